@@ -1,0 +1,156 @@
+package dev.polaformer.numerics;
+
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Tensor memory in Java arrays, shared by the array-based backends ({@code reference}, {@code cpu}).
+ *
+ * <p>Released arrays go back to a pool keyed by exact length: a model runs the same shapes step after step,
+ * so after the first step every allocation is served from the pool and the garbage collector sees nothing.
+ * The pool keeps at most {@code polaformer.pool.maxBytes} (default 2 GiB) of idle arrays.
+ */
+public final class HeapMemory {
+    private final String backendId;
+    private final Map<Integer, ArrayDeque<float[]>> free = new HashMap<>();
+    private final long maxIdleFloats;
+    private long idleFloats;
+
+    public HeapMemory(String backendId) {
+        this.backendId = backendId;
+        this.maxIdleFloats = Long.getLong("polaformer.pool.maxBytes", 2L << 30) / Float.BYTES;
+    }
+
+    /** The array behind {@code t}; fails, naming the op, if {@code t} is not on this backend or was released. */
+    public float[] array(String op, Tensor t) {
+        Shapes.requireNonNull(op, "tensor", t);
+        if (!(t.storage() instanceof HeapStorage h) || !h.backendId().equals(backendId)) {
+            throw new IllegalArgumentException(op + ": " + t + " lives on '" + t.backendId() + "', not on '" + backendId
+                    + "'; copy it across first");
+        }
+        return h.array();
+    }
+
+    public Tensor zeros(int... shape) {
+        Tensor t = empty(shape);
+        Arrays.fill(((HeapStorage) t.storage()).array(), 0f);
+        return t;
+    }
+
+    public Tensor empty(int... shape) {
+        int n = (int) Shapes.checkedSize(shape);
+        float[] a = take(n);
+        return Tensor.owning(new HeapStorage(backendId, a, this::give), shape);
+    }
+
+    public Tensor fromArray(float[] values, int... shape) {
+        if (Shapes.checkedSize(shape) != values.length) {
+            throw new IllegalArgumentException("fromArray: " + values.length + " values do not fill shape " + Arrays.toString(shape));
+        }
+        Tensor t = empty(shape);
+        System.arraycopy(values, 0, ((HeapStorage) t.storage()).array(), 0, values.length);
+        return t;
+    }
+
+    private synchronized float[] take(int n) {
+        ArrayDeque<float[]> q = free.get(n);
+        float[] a = q == null ? null : q.pollFirst();
+        if (a == null) return new float[n];
+        idleFloats -= n;
+        return a;
+    }
+
+    private synchronized void give(float[] a) {
+        if (idleFloats + a.length > maxIdleFloats) return;
+        free.computeIfAbsent(a.length, k -> new ArrayDeque<>()).addFirst(a);
+        idleFloats += a.length;
+    }
+
+    public synchronized void trim() {
+        free.clear();
+        idleFloats = 0;
+    }
+
+    // ---------------------------------------------------------------- strided helpers
+
+    /**
+     * The storage offsets of every element of {@code t}, in row-major order of its shape. Used where clarity
+     * beats speed (the reference backend, strided copies of small tensors).
+     */
+    public static int[] offsets(Tensor t) {
+        int[] shape = t.shape(), strides = t.strides();
+        int n = t.size();
+        int[] out = new int[n];
+        int r = shape.length;
+        int[] idx = new int[r];
+        int off = t.offset();
+        for (int i = 0; i < n; i++) {
+            out[i] = off;
+            for (int k = r - 1; k >= 0; k--) {
+                off += strides[k];
+                if (++idx[k] < shape[k]) break;
+                off -= strides[k] * shape[k];
+                idx[k] = 0;
+            }
+        }
+        return out;
+    }
+
+    /** {@code dst = src} for any strides, row by row along the innermost dimension. */
+    public void copy(Tensor src, Tensor dst) {
+        Shapes.requireSameShape("copy", "src", src, "dst", dst);
+        float[] s = array("copy", src), d = array("copy", dst);
+        if (src.isContiguous() && dst.isContiguous()) {
+            System.arraycopy(s, src.offset(), d, dst.offset(), src.size());
+            return;
+        }
+        int r = src.rank();
+        if (r == 0) {
+            d[dst.offset()] = s[src.offset()];
+            return;
+        }
+        int inner = src.dim(-1), ss = src.stride(-1), ds = dst.stride(-1);
+        if (inner == 0) return;
+        Tensor srcRows = src, dstRows = dst;
+        int rows = src.size() / inner;
+        int[] so = rowOffsets(srcRows, rows), dOff = rowOffsets(dstRows, rows);
+        for (int row = 0; row < rows; row++) {
+            int a = so[row], b = dOff[row];
+            if (ss == 1 && ds == 1) {
+                System.arraycopy(s, a, d, b, inner);
+            } else {
+                for (int j = 0; j < inner; j++) d[b + j * ds] = s[a + j * ss];
+            }
+        }
+    }
+
+    public void fill(Tensor dst, float value) {
+        float[] d = array("fill", dst);
+        if (dst.isContiguous()) {
+            Arrays.fill(d, dst.offset(), dst.offset() + dst.size(), value);
+        } else {
+            for (int o : offsets(dst)) d[o] = value;
+        }
+    }
+
+    /** Offsets of the first element of each innermost row. */
+    private static int[] rowOffsets(Tensor t, int rows) {
+        int r = t.rank();
+        int[] shape = t.shape(), strides = t.strides();
+        int[] out = new int[rows];
+        int[] idx = new int[r - 1];
+        int off = t.offset();
+        for (int i = 0; i < rows; i++) {
+            out[i] = off;
+            for (int k = r - 2; k >= 0; k--) {
+                off += strides[k];
+                if (++idx[k] < shape[k]) break;
+                off -= strides[k] * shape[k];
+                idx[k] = 0;
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,251 @@
+package dev.polaformer.numerics.cpu;
+
+import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.HeapMemory;
+import dev.polaformer.numerics.LinearAttention;
+import dev.polaformer.numerics.RopeTables;
+import dev.polaformer.numerics.SoftmaxAttention;
+import dev.polaformer.numerics.Tensor;
+
+/**
+ * The Vector API backend. Memory is Java arrays ({@link HeapMemory}); each family of ops lives in its own
+ * class ({@link CpuMatmul}, {@link CpuConvolution}, {@link CpuNormalization}, {@link CpuPointwise},
+ * {@link CpuLinearAttention}, {@link CpuSoftmaxAttention}), which checks the arguments and runs the kernels
+ * on the shared thread pool ({@link Parallel}) with the one vector species ({@link Simd}).
+ */
+public final class CpuBackend implements Backend {
+    public static final String ID = "cpu";
+
+    private final HeapMemory memory = new HeapMemory(ID);
+    private final Parallel parallel;
+    private final CpuMatmul matmul;
+    private final CpuConvolution convolution;
+    private final CpuNormalization normalization;
+    private final CpuPointwise pointwise;
+    private final CpuLinearAttention linearAttention;
+    private final CpuSoftmaxAttention softmaxAttention;
+
+    public CpuBackend(int threads) {
+        this.parallel = new Parallel(threads);
+        this.matmul = new CpuMatmul(memory, parallel);
+        this.convolution = new CpuConvolution(memory, parallel);
+        this.normalization = new CpuNormalization(memory, parallel);
+        this.pointwise = new CpuPointwise(memory, parallel);
+        this.linearAttention = new CpuLinearAttention(memory, parallel);
+        this.softmaxAttention = new CpuSoftmaxAttention(memory, parallel);
+    }
+
+    @Override
+    public String id() {
+        return ID;
+    }
+
+    @Override
+    public String describe() {
+        return Simd.describe() + ", " + parallel.threads() + " thread" + (parallel.threads() == 1 ? "" : "s");
+    }
+
+    public Parallel parallel() {
+        return parallel;
+    }
+
+    // ================================================================ memory
+
+    @Override
+    public Tensor zeros(int... shape) {
+        return memory.zeros(shape);
+    }
+
+    @Override
+    public Tensor empty(int... shape) {
+        return memory.empty(shape);
+    }
+
+    @Override
+    public Tensor fromArray(float[] values, int... shape) {
+        return memory.fromArray(values, shape);
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        memory.copy(src, dst);
+    }
+
+    @Override
+    public void fill(Tensor dst, float value) {
+        memory.fill(dst, value);
+    }
+
+    @Override
+    public void trim() {
+        memory.trim();
+    }
+
+    // ================================================================ matrix multiply
+
+    @Override
+    public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta) {
+        matmul.matmul(a, transA, b, transB, c, alpha, beta);
+    }
+
+    // ================================================================ convolution
+
+    @Override
+    public void conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor y) {
+        convolution.conv2d(x, weight, bias, stride, padding, y);
+    }
+
+    @Override
+    public void conv2dBackward(Tensor x, Tensor weight, Tensor dy, int stride, int padding,
+                               Tensor dx, Tensor dWeight, Tensor dBias) {
+        convolution.conv2dBackward(x, weight, dy, stride, padding, dx, dWeight, dBias);
+    }
+
+    @Override
+    public void depthwiseConv2d(Tensor x, Tensor weight, Tensor bias, int padding, Tensor y) {
+        convolution.depthwiseConv2d(x, weight, bias, padding, y);
+    }
+
+    @Override
+    public void depthwiseConv2dBackward(Tensor x, Tensor weight, Tensor dy, int padding,
+                                        Tensor dx, Tensor dWeight, Tensor dBias) {
+        convolution.depthwiseConv2dBackward(x, weight, dy, padding, dx, dWeight, dBias);
+    }
+
+    // ================================================================ normalisation
+
+    @Override
+    public void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        normalization.layerNorm(x, gamma, beta, eps, y, mean, rstd);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy,
+                                  Tensor dx, Tensor dGamma, Tensor dBeta) {
+        normalization.layerNormBackward(x, gamma, mean, rstd, dy, dx, dGamma, dBeta);
+    }
+
+    @Override
+    public void batchNormTrain(Tensor x, Tensor gamma, Tensor beta, float eps, float momentum, Tensor y,
+                               Tensor mean, Tensor rstd, Tensor runningMean, Tensor runningVar) {
+        normalization.batchNormTrain(x, gamma, beta, eps, momentum, y, mean, rstd, runningMean, runningVar);
+    }
+
+    @Override
+    public void batchNormEval(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps,
+                              Tensor y) {
+        normalization.batchNormEval(x, gamma, beta, runningMean, runningVar, eps, y);
+    }
+
+    @Override
+    public void batchNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, boolean batchStatistics,
+                                  Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        normalization.batchNormBackward(x, gamma, mean, rstd, batchStatistics, dy, dx, dGamma, dBeta);
+    }
+
+    // ================================================================ activations
+
+    @Override
+    public void gelu(Tensor x, Tensor y) {
+        pointwise.gelu(x, y);
+    }
+
+    @Override
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
+        pointwise.geluBackward(x, dy, dx);
+    }
+
+    @Override
+    public void silu(Tensor x, Tensor y) {
+        pointwise.silu(x, y);
+    }
+
+    @Override
+    public void siluBackward(Tensor x, Tensor dy, Tensor dx) {
+        pointwise.siluBackward(x, dy, dx);
+    }
+
+    @Override
+    public void softmax(Tensor x, Tensor y) {
+        pointwise.softmax(x, y);
+    }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        pointwise.softmaxBackward(y, dy, dx);
+    }
+
+    @Override
+    public void rope(Tensor x, RopeTables rope, Tensor y) {
+        pointwise.rope(x, rope, y);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dy, RopeTables rope, Tensor dx) {
+        pointwise.ropeBackward(dy, rope, dx);
+    }
+
+    // ================================================================ elementwise and reductions
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        pointwise.add(a, b, out);
+    }
+
+    @Override
+    public void mul(Tensor a, Tensor b, Tensor out) {
+        pointwise.mul(a, b, out);
+    }
+
+    @Override
+    public void scale(Tensor x, float alpha, Tensor y) {
+        pointwise.scale(x, alpha, y);
+    }
+
+    @Override
+    public void addScaled(Tensor x, float alpha, Tensor y) {
+        pointwise.addScaled(x, alpha, y);
+    }
+
+    @Override
+    public void sumTo(Tensor x, Tensor out, boolean accumulate) {
+        pointwise.sumTo(x, out, accumulate);
+    }
+
+    @Override
+    public void mulSumTo(Tensor a, Tensor b, Tensor out, boolean accumulate) {
+        pointwise.mulSumTo(a, b, out, accumulate);
+    }
+
+    @Override
+    public void avgPool(Tensor x, Tensor y) {
+        pointwise.avgPool(x, y);
+    }
+
+    @Override
+    public void avgPoolBackward(Tensor dy, Tensor dx) {
+        pointwise.avgPoolBackward(dy, dx);
+    }
+
+    @Override
+    public double crossEntropy(Tensor logits, Tensor targets, Tensor dLogits) {
+        return pointwise.crossEntropy(logits, targets, dLogits);
+    }
+
+    @Override
+    public double sumOfSquares(Tensor x) {
+        return pointwise.sumOfSquares(x);
+    }
+
+    // ================================================================ attention
+
+    @Override
+    public LinearAttention linearAttention() {
+        return linearAttention;
+    }
+
+    @Override
+    public SoftmaxAttention softmaxAttention() {
+        return softmaxAttention;
+    }
+}
