@@ -14,6 +14,9 @@ package dev.polaformer.numerics;
  *       it once per shape. A gradient of an <em>input</em> ({@code dx}) is overwritten; a gradient of a
  *       <em>parameter</em> ({@code dWeight}, {@code dBias}, {@code dGamma}, ...) is accumulated, as
  *       PyTorch's {@code .grad}. Any gradient output may be {@code null} when it is not wanted.</li>
+ *   <li>Tensors must be contiguous unless the op says otherwise: {@link #matmul} operands and the attention
+ *       cores' inputs and outputs may be column slices (unit-stride rows, any row stride); {@link #copy}
+ *       takes any strides and is how a strided view becomes contiguous.</li>
  *   <li>Every op checks its arguments and fails with an exception naming the op and the shapes; reductions
  *       that can be long (norm statistics, parameter gradients, loss) accumulate in double.</li>
  * </ul>

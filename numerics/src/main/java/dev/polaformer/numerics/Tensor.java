@@ -67,6 +67,11 @@ public final class Tensor implements AutoCloseable {
         return storage;
     }
 
+    /** The storage without the liveness check, for owners that release it. */
+    Storage storageUnchecked() {
+        return storage;
+    }
+
     /** The id of the backend whose memory this is. */
     public String backendId() {
         return storage.backendId();

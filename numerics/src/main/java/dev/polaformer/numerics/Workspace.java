@@ -1,7 +1,10 @@
 package dev.polaformer.numerics;
 
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Owns the intermediate tensors of one unit of work (a forward pass, a training step) and releases them
@@ -11,6 +14,7 @@ import java.util.List;
 public final class Workspace implements AutoCloseable {
     private final Backend backend;
     private final List<Tensor> owned = new ArrayList<>();
+    private final Set<Storage> storages = Collections.newSetFromMap(new IdentityHashMap<>());
 
     public Workspace(Backend backend) {
         this.backend = backend;
@@ -35,12 +39,23 @@ public final class Workspace implements AutoCloseable {
     /** Takes ownership of {@code t}; returns it. */
     public Tensor keep(Tensor t) {
         owned.add(t);
+        storages.add(t.storageUnchecked());
         return t;
+    }
+
+    /**
+     * Releases the memory behind {@code t} (a tensor from this workspace or any view of one) before the
+     * workspace closes; a tensor this workspace does not own is left alone.
+     */
+    public void release(Tensor t) {
+        Storage s = t.storageUnchecked();
+        if (storages.remove(s)) s.release();
     }
 
     @Override
     public void close() {
         for (int i = owned.size() - 1; i >= 0; i--) owned.get(i).close();
         owned.clear();
+        storages.clear();
     }
 }

@@ -1,0 +1,100 @@
+package dev.polaformer.model;
+
+import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.Tensor;
+import dev.polaformer.numerics.Workspace;
+
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.SplittableRandom;
+
+/**
+ * One forward pass, and in training its backward: owns the intermediate tensors (released on
+ * {@link #close()}) and, when gradients are wanted, the tape on which each module's forward saves what its
+ * backward needs. Backwards run in exactly the reverse order of the forwards, so the tape is a stack and each
+ * module pops the record it pushed. A pass is used by one thread; a model serves concurrent callers by
+ * giving each its own pass.
+ */
+public final class Pass implements AutoCloseable {
+    private final Backend backend;
+    private final Workspace workspace;
+    private final boolean training;
+    private final Deque<Object> tape;
+    private final SplittableRandom random;
+
+    private Pass(Backend backend, boolean training, boolean gradients, long seed) {
+        this.backend = backend;
+        this.workspace = new Workspace(backend);
+        this.training = training;
+        this.tape = gradients ? new ArrayDeque<>() : null;
+        this.random = new SplittableRandom(seed);
+    }
+
+    /** Evaluation mode, no gradients. */
+    public static Pass inference(Backend backend) {
+        return new Pass(backend, false, false, 0);
+    }
+
+    /**
+     * A pass that records for a backward. {@code training} selects train-mode behaviour (BatchNorm batch
+     * statistics, stochastic depth drawn from {@code seed}); a module test may record in eval mode.
+     */
+    public static Pass withGradients(Backend backend, boolean training, long seed) {
+        return new Pass(backend, training, true, seed);
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public boolean training() {
+        return training;
+    }
+
+    public boolean recording() {
+        return tape != null;
+    }
+
+    public SplittableRandom random() {
+        return random;
+    }
+
+    /** A new intermediate tensor with unspecified contents, released with the pass. */
+    public Tensor empty(int... shape) {
+        return workspace.empty(shape);
+    }
+
+    public Tensor zeros(int... shape) {
+        return workspace.zeros(shape);
+    }
+
+    /**
+     * Releases an intermediate (or the tensor a view was taken of) early when the pass does not record, so its
+     * memory can serve the next layer; recording passes keep everything until they close.
+     */
+    public void done(Tensor t) {
+        if (tape == null) workspace.release(t);
+    }
+
+    /** Saves a module's record for its backward; a no-op when not recording. */
+    public void save(Object record) {
+        if (tape != null) tape.push(record);
+    }
+
+    /** Pops the record the matching forward saved. */
+    public <T> T restore(Class<T> type) {
+        if (tape == null) throw new IllegalStateException("backward on a pass that did not record (use Pass.withGradients)");
+        Object o = tape.poll();
+        if (!type.isInstance(o)) {
+            throw new IllegalStateException("backward out of order: expected a " + type.getSimpleName()
+                    + " record, found " + (o == null ? "an empty tape" : o.getClass().getSimpleName()));
+        }
+        return type.cast(o);
+    }
+
+    @Override
+    public void close() {
+        workspace.close();
+        if (tape != null) tape.clear();
+    }
+}
