@@ -52,6 +52,26 @@ public record Variant(String name, int[] embedDims, int[] depths, int[] heads, i
         throw new IllegalArgumentException("unknown variant '" + name + "'; choose one of b0, b1, b2, b3, b4, b5");
     }
 
+    /**
+     * The variant whose shapes a state dict has (embedding widths, blocks per stage, projection width), read from
+     * its keys; fails naming what was found when no variant fits.
+     */
+    public static Variant detect(java.util.function.Function<String, int[]> shapeOf, java.util.Set<String> keys) {
+        int[] dims = new int[4], depths = new int[4];
+        for (int s = 0; s < 4; s++) {
+            int[] norm = keys.contains("layers." + s + ".blocks.0.norm1.norm.weight")
+                    ? shapeOf.apply("layers." + s + ".blocks.0.norm1.norm.weight") : null;
+            dims[s] = norm == null ? -1 : norm[0];
+            while (keys.contains("layers." + s + ".blocks." + depths[s] + ".norm1.norm.weight")) depths[s]++;
+        }
+        int projection = keys.contains("proj.weight") ? shapeOf.apply("proj.weight")[0] : -1;
+        for (Variant v : ALL) {
+            if (Arrays.equals(v.embedDims, dims) && Arrays.equals(v.depths, depths) && v.projection == projection) return v;
+        }
+        throw new IllegalArgumentException("the weights fit none of b0-b5: stage widths " + Arrays.toString(dims)
+                + ", blocks per stage " + Arrays.toString(depths) + ", projection " + projection);
+    }
+
     public int stages() {
         return 4;
     }

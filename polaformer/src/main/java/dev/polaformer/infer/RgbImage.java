@@ -1,0 +1,84 @@
+package dev.polaformer.infer;
+
+import javax.imageio.IIOException;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+import java.awt.color.ColorSpace;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+
+/**
+ * An 8-bit RGB image, {@code height × width × 3} bytes in row-major order (as PIL's {@code convert("RGB")} gives).
+ * Decoding uses the JDK's ImageIO (JPEG, PNG, BMP, GIF): grayscale, palette, 16-bit and alpha images are
+ * converted (alpha dropped, 16-bit reduced to 8); CMYK and other colour spaces are refused with a message.
+ */
+public record RgbImage(int width, int height, byte[] rgb) {
+    public RgbImage {
+        if (width < 1 || height < 1 || rgb.length != width * height * 3) {
+            throw new IllegalArgumentException("an RGB image of " + width + "×" + height + " needs " + width * height * 3 + " bytes");
+        }
+    }
+
+    public int at(int x, int y, int channel) {
+        return rgb[(y * width + x) * 3 + channel] & 0xff;
+    }
+
+    public static RgbImage read(Path path) throws IOException {
+        if (!Files.isRegularFile(path)) throw new IOException(path + ": no such file");
+        BufferedImage image;
+        try (ImageInputStream in = ImageIO.createImageInputStream(path.toFile())) {
+            if (in == null) throw new IOException(path + ": cannot open");
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) {
+                throw new IllegalArgumentException(path + " is not an image this library can read (JPEG, PNG, BMP or GIF)");
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in);
+                image = reader.read(0);
+            } catch (IIOException e) {
+                String why = String.valueOf(e.getMessage());
+                if (why.contains("Unsupported Image Type") || why.contains("CMYK") || why.contains("YCCK")) {
+                    throw new IllegalArgumentException(path + ": " + reader.getFormatName() + " in a CMYK/YCCK colour space is"
+                            + " not supported; convert it to RGB first (e.g. `convert in.jpg -colorspace sRGB out.jpg`)", e);
+                }
+                throw new IllegalArgumentException(path + ": cannot decode the " + reader.getFormatName() + " image: " + why, e);
+            } finally {
+                reader.dispose();
+            }
+        }
+        return of(image, path.toString());
+    }
+
+    /** Converts any RGB-compatible image; {@code name} appears in error messages. */
+    public static RgbImage of(BufferedImage image, String name) {
+        ColorSpace cs = image.getColorModel().getColorSpace();
+        if (cs.getType() != ColorSpace.TYPE_RGB && cs.getType() != ColorSpace.TYPE_GRAY) {
+            String space = switch (cs.getType()) {
+                case ColorSpace.TYPE_CMYK -> "CMYK";
+                case ColorSpace.TYPE_YCbCr -> "YCbCr";
+                default -> "type " + cs.getType();
+            };
+            throw new IllegalArgumentException(name + ": images in the " + space + " colour space are not supported;"
+                    + " convert to RGB first (e.g. `convert in.jpg -colorspace sRGB out.jpg`)");
+        }
+        int w = image.getWidth(), h = image.getHeight();
+        byte[] rgb = new byte[w * h * 3];
+        int[] row = new int[w];
+        for (int y = 0; y < h; y++) {
+            // getRGB maps palette, gray and 16-bit samples to 8-bit sRGB and ignores nothing but alpha, which we drop.
+            image.getRGB(0, y, w, 1, row, 0, w);
+            for (int x = 0; x < w; x++) {
+                int p = row[x], o = (y * w + x) * 3;
+                rgb[o] = (byte) (p >> 16);
+                rgb[o + 1] = (byte) (p >> 8);
+                rgb[o + 2] = (byte) p;
+            }
+        }
+        return new RgbImage(w, h, rgb);
+    }
+}

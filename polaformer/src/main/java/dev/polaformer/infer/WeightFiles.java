@@ -1,0 +1,39 @@
+package dev.polaformer.infer;
+
+import dev.polaformer.io.SafetensorsFile;
+import dev.polaformer.io.TensorSource;
+import dev.polaformer.io.TorchCheckpoint;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Opens a weights file by its content: safetensors, or a PyTorch zip checkpoint ({@code .pth}, {@code .pt}). */
+public final class WeightFiles {
+    private WeightFiles() {}
+
+    /**
+     * @param which for checkpoints, the state dict to take ({@code model}, {@code model_ema}, ...; null = {@code model});
+     *              ignored for safetensors
+     */
+    public static TensorSource open(Path path, String which) throws IOException {
+        if (!Files.isRegularFile(path)) throw new IOException(path + ": no such file");
+        byte[] head = new byte[4];
+        try (var in = Files.newInputStream(path)) {
+            int n = in.readNBytes(head, 0, 4);
+            if (n == 4 && head[0] == 'P' && head[1] == 'K') {
+                TorchCheckpoint ckpt = TorchCheckpoint.open(path);
+                TensorSource inner = ckpt.stateDict(which);
+                return new TensorSource() {
+                    public String describe() { return inner.describe(); }
+                    public java.util.Set<String> names() { return inner.names(); }
+                    public int[] shape(String name) { return inner.shape(name); }
+                    public float[] floats(String name) throws IOException { return inner.floats(name); }
+                    public long longValue(String name) throws IOException { return inner.longValue(name); }
+                    public void close() throws IOException { ckpt.close(); }
+                };
+            }
+        }
+        return TensorSource.of(SafetensorsFile.open(path));
+    }
+}
