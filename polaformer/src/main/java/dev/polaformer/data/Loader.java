@@ -22,10 +22,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p><b>What comes out</b> depends only on the arguments, never on thread timing:
  * <ul>
- * <li>The epoch's order is a permutation of the dataset drawn from {@code Rng.of(seed, SHUFFLE, epoch)} (the
+ * <li>The epoch's order is a permutation of the dataset drawn from {@code Rng.of(seed, SHUFFLE_STREAM, epoch)} (the
  *     identity without {@code shuffle}). Batch k takes the positions {@code k·B .. k·B+B−1} of that order; with
  *     {@code dropLast} the incomplete tail is not served.</li>
- * <li>The sample at position p is transformed with {@code Rng.of(seed, SAMPLE, epoch, p)}.</li>
+ * <li>The sample at position p of the epoch is transformed with {@code Rng.of(seed, SAMPLE_STREAM, epoch, p)}.</li>
  * <li>{@code startBatch = k} serves batches k, k+1, … of the same epoch, identical to those of a run from 0: a
  *     resumed run needs only (seed, epoch, batch index).</li>
  * <li>An unreadable sample (the dataset throws {@link IOException}, {@link UncheckedIOException} or
@@ -41,12 +41,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p><b>How</b>: {@code workers} daemon threads each claim the next batch index, build the whole batch, wait for
  * its turn and put it on a {@link BlockingQueue} of capacity {@code prefetch}, so batches leave in order. At most
  * {@code prefetch} finished batches wait in the queue and at most {@code workers} more are being built or wait for
- * their turn: memory stays flat for any dataset size. {@link #close()} stops the threads within about one image's
- * work. An unexpected exception in a worker (a bug in a transform) is rethrown by {@link #hasNext()}/{@link #next()}
+ * their turn: memory stays flat for any dataset size. The threads end by themselves once the epoch's last batch
+ * is queued; {@link #close()} (use try-with-resources) stops them early, within about one image's work. An unexpected exception in a worker (a bug in a transform) is rethrown by {@link #hasNext()}/{@link #next()}
  * for the batch it happened in.
  */
 public final class Loader implements AutoCloseable, Iterator<Batch> {
-    static final long SHUFFLE_STREAM = 0x5348_5546L, SAMPLE_STREAM = 0x5341_4D50L;
     private static final Object END = new Object();
     /** Samples already reported as unreadable in this process, so a corrupt file is reported once, not every epoch. */
     private static final Set<String> REPORTED = ConcurrentHashMap.newKeySet();
@@ -90,7 +89,7 @@ public final class Loader implements AutoCloseable, Iterator<Batch> {
         this.epoch = epoch;
         this.floatsPerImage = t.floatsPerImage();
         int n = data.size();
-        this.order = shuffle ? permutation(n, Rng.of(seed, SHUFFLE_STREAM, epoch)) : identity(n);
+        this.order = shuffle ? permutation(n, Rng.of(seed, Rng.SHUFFLE_STREAM, epoch)) : identity(n);
         this.batches = dropLast ? n / batchSize : (n + batchSize - 1) / batchSize;
         if (startBatch < 0 || startBatch > batches) {
             throw new IllegalArgumentException("Loader: startBatch " + startBatch + " is outside 0.." + batches
@@ -256,7 +255,7 @@ public final class Loader implements AutoCloseable, Iterator<Batch> {
                 }
             }
             if (image == null) continue;
-            transform.apply(image, Rng.of(seed, SAMPLE_STREAM, epoch, p), images, count * floatsPerImage);
+            transform.apply(image, Rng.of(seed, Rng.SAMPLE_STREAM, epoch, p), images, count * floatsPerImage);
             labels[count++] = data.label(order[q]);
         }
         if (count < to - from) {

@@ -14,6 +14,12 @@ import java.util.SplittableRandom;
  * streams.
  */
 public final class Rng {
+    /** The stream of the {@link Loader}'s epoch shuffle: {@code of(seed, SHUFFLE_STREAM, epoch)}. */
+    public static final long SHUFFLE_STREAM = 0x5348_5546L;
+    /** The stream of per-sample augmentation: {@code of(seed, SAMPLE_STREAM, epoch, positionInEpoch)}. */
+    public static final long SAMPLE_STREAM = 0x5341_4D50L;
+    // Other users (mixup, stochastic depth, …) should pick their own stream constants.
+
     private static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L;
 
     private Rng() {}
