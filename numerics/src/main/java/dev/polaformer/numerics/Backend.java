@@ -179,6 +179,16 @@ public interface Backend {
     /** {@code Σ x²} in double; NaN or infinity when {@code x} holds one. */
     double sumOfSquares(Tensor x);
 
+    // ================================================================ optimiser
+
+    /**
+     * One AdamW step in place, exactly as PyTorch's single-tensor AdamW (amsgrad off) orders it:
+     * {@code p ← p·(1 − lr·wd)}; {@code m ← β1·m + (1−β1)·g}; {@code v ← β2·v + (1−β2)·g²};
+     * {@code p ← p − (lr / (1−β1^step)) · m / (sqrt(v)/sqrt(1−β2^step) + eps)}. {@code step} counts from 1.
+     */
+    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+               float weightDecay, long step);
+
     // ================================================================ attention cores
 
     LinearAttention linearAttention();

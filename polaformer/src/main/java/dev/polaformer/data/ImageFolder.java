@@ -35,7 +35,7 @@ import java.util.stream.Stream;
  * truncated file and only reports a warning, where Pillow raises "image file is truncated"; such warnings are
  * turned into an {@link IOException} naming the file, so the loader skips the sample instead of training on it.
  * CMYK JPEGs (a few in ImageNet) are refused with an {@link IllegalArgumentException} (Pillow would convert them).
- * Gray images are replicated to RGB level for level ({@link #grayToRgb}); colour JPEGs decode to the same bytes
+ * Gray images are replicated to RGB level for level ({@link RgbImage#read}); colour JPEGs decode to the same bytes
  * as Pillow 9.4 gives (checked on 4:2:0 and 4:4:4 files).
  *
  * <p>Paths are kept as strings relative to their class folder, about 70 bytes a file (90 MB for ImageNet-1k).
@@ -115,77 +115,9 @@ public final class ImageFolder implements Dataset {
 
     @Override public int label(int index) { return labels[Objects.checkIndex(index, files.length)]; }
 
-    @Override public RgbImage image(int index) throws IOException { return decode(path(index)); }
+    @Override public RgbImage image(int index) throws IOException { return RgbImage.read(path(index)); }
 
     @Override public String describe(int index) { return path(index).toString(); }
-
-    /**
-     * Decodes an image file, refusing truncated data (see the class comment). Throws {@link IOException} for files
-     * that cannot be read or are truncated, {@link IllegalArgumentException} for contents that are no supported
-     * image; both name the path.
-     */
-    public static RgbImage decode(Path path) throws IOException {
-        if (!Files.isRegularFile(path)) throw new IOException(path + ": no such file");
-        try (ImageInputStream in = ImageIO.createImageInputStream(path.toFile())) {
-            if (in == null) throw new IOException(path + ": cannot open");
-            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
-            if (!readers.hasNext()) {
-                throw new IllegalArgumentException(path + " is not an image this library can read (JPEG, PNG, BMP or GIF)");
-            }
-            ImageReader reader = readers.next();
-            List<String> damage = new ArrayList<>();
-            reader.addIIOReadWarningListener((source, warning) -> {
-                String w = warning.toLowerCase(Locale.ROOT);
-                if (w.contains("truncated") || w.contains("premature end")) damage.add(warning);
-            });
-            BufferedImage image;
-            String format;
-            try {
-                format = reader.getFormatName();
-                reader.setInput(in);  // as RgbImage.read, so training and inference decode alike
-                image = reader.read(0);
-            } catch (IOException e) {
-                throw new IOException(path + ": cannot decode the " + reader.getFormatName() + " image: " + e.getMessage(), e);
-            } catch (RuntimeException e) {  // decoders of damaged files also fail with index and size errors
-                throw new IllegalArgumentException(path + ": cannot decode the image: " + e, e);
-            } finally {
-                reader.dispose();
-            }
-            if (!damage.isEmpty()) throw new IOException(path + ": damaged " + format + " data (" + String.join("; ", damage) + ")");
-            RgbImage gray = grayToRgb(image);
-            return gray != null ? gray : RgbImage.of(image, path.toString());
-        }
-    }
-
-    /**
-     * A gray image (JPEG or PNG, with or without alpha) as RGB with the level replicated, as Pillow's
-     * {@code convert("RGB")} gives; null for other images. Needed because {@link BufferedImage#getRGB}, which
-     * {@link RgbImage#of} uses, treats the JDK's gray colour space as linear and brightens every level on the way
-     * to sRGB (64 becomes 137). 16-bit gray keeps its high byte.
-     */
-    static RgbImage grayToRgb(BufferedImage image) {
-        if (image.getColorModel().getColorSpace().getType() != ColorSpace.TYPE_GRAY
-                || image.getColorModel() instanceof IndexColorModel) {
-            return null;
-        }
-        Raster raster = image.getRaster();
-        int bits = raster.getSampleModel().getSampleSize(0);
-        if (bits != 8 && bits != 16) return null;
-        int w = image.getWidth(), h = image.getHeight();
-        byte[] rgb = new byte[w * h * 3];
-        int[] row = new int[w];
-        for (int y = 0; y < h; y++) {
-            raster.getSamples(0, y, w, 1, 0, row);
-            for (int x = 0; x < w; x++) {
-                byte v = (byte) (bits == 8 ? row[x] : row[x] >>> 8);
-                int o = (y * w + x) * 3;
-                rgb[o] = v;
-                rgb[o + 1] = v;
-                rgb[o + 2] = v;
-            }
-        }
-        return new RgbImage(w, h, rgb);
-    }
 
     @Override public String toString() { return root + " (" + files.length + " images, " + classes.size() + " classes)"; }
 }

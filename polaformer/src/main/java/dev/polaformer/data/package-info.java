@@ -15,7 +15,7 @@
  *     {@code PillowParityTest} checks every op, the flip and the crop resize against Pillow 9.4 on three test images:
  *     all pixels equal. (A C compiler contracting a float expression to FMA could still break a rare tie
  *     differently.) The SMOOTH filter behind Sharpness rounds as Pillow ≥ 9 does; Pillow 8 truncated. Colour and
- *     gray JPEGs and PNGs decode ({@link dev.polaformer.data.ImageFolder#decode}) to the same bytes as Pillow 9.4's
+ *     gray JPEGs and PNGs decode ({@link dev.polaformer.infer.RgbImage#read}) to the same bytes as Pillow 9.4's
  *     in the files checked.</li>
  * <li><b>Unreadable files.</b> Truncated JPEGs are refused (as Pillow does), but so are CMYK/YCCK JPEGs, which
  *     Pillow would convert; both are skipped by the loader. timm's {@code ImageDataset} substitutes index+1 for a

@@ -86,7 +86,7 @@ public final class Initializer {
     }
 
     /** Marsaglia's polar method: exact and the same on every JDK. */
-    static double gaussian(SplittableRandom r) {
+    public static double gaussian(SplittableRandom r) {
         double u, v, s;
         do {
             u = 2 * r.nextDouble() - 1;

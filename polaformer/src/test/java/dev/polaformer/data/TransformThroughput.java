@@ -35,8 +35,8 @@ public final class TransformThroughput {
             ImageFolder folder = ImageFolder.open(dir);
             long start = System.nanoTime();
             int n = 0;
-            while (System.nanoTime() - start < seconds * 1e9) ImageFolder.decode(folder.path(n++ % folder.size()));
-            report("JPEG decode 500×375 (ImageFolder.decode)", n, start);
+            while (System.nanoTime() - start < seconds * 1e9) RgbImage.read(folder.path(n++ % folder.size()));
+            report("JPEG decode 500×375 (RgbImage.read)", n, start);
 
             for (int workers : new int[] {1, 2}) {
                 loader("Loader fashion-mnist train 32px, batch 128, workers " + workers, fashion,

@@ -24,6 +24,7 @@ public final class CpuBackend implements Backend {
     private final CpuPointwise pointwise;
     private final CpuLinearAttention linearAttention;
     private final CpuSoftmaxAttention softmaxAttention;
+    private final CpuOptimizer optimizer;
 
     public CpuBackend(int threads) {
         this.parallel = new Parallel(threads);
@@ -33,6 +34,7 @@ public final class CpuBackend implements Backend {
         this.pointwise = new CpuPointwise(memory, parallel);
         this.linearAttention = new CpuLinearAttention(memory, parallel);
         this.softmaxAttention = new CpuSoftmaxAttention(memory, parallel);
+        this.optimizer = new CpuOptimizer(memory, parallel);
     }
 
     @Override
@@ -235,6 +237,14 @@ public final class CpuBackend implements Backend {
     @Override
     public double sumOfSquares(Tensor x) {
         return pointwise.sumOfSquares(x);
+    }
+
+    // ================================================================ optimiser
+
+    @Override
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                      float weightDecay, long step) {
+        optimizer.adamW(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
     }
 
     // ================================================================ attention

@@ -325,6 +325,26 @@ public final class ReferenceBackend implements Backend {
         return s;
     }
 
+    // ================================================================ optimiser
+
+    @Override
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                      float weightDecay, long step) {
+        String op = "adamW";
+        for (Tensor t : new Tensor[] {grad, m, v}) Shapes.requireSameShape(op, "param", param, "state", t);
+        double[] p = ops.in(op, param), g = ops.in(op, grad), md = ops.in(op, m), vd = ops.in(op, v);
+        double c1 = 1 - Math.pow(beta1, step), c2 = Math.sqrt(1 - Math.pow(beta2, step));
+        for (int i = 0; i < p.length; i++) {
+            p[i] *= 1 - (double) lr * weightDecay;
+            md[i] = beta1 * md[i] + (1 - beta1) * g[i];
+            vd[i] = beta2 * vd[i] + (1 - beta2) * g[i] * g[i];
+            p[i] -= lr / c1 * md[i] / (Math.sqrt(vd[i]) / c2 + eps);
+        }
+        ops.out(p, param);
+        ops.out(md, m);
+        ops.out(vd, v);
+    }
+
     // ================================================================ attention
 
     @Override
