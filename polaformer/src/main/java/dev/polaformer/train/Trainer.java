@@ -244,18 +244,11 @@ public final class Trainer implements AutoCloseable {
         } catch (ArithmeticException e) {
             throw diverged(step, epoch, batch, e.getMessage(), e);
         }
-        double total = 0;
-        for (var e : params.entrySet()) {
-            double sq = backend.sumOfSquares(e.getValue().grad());
-            if (!Double.isFinite(sq)) {
-                throw diverged(step, epoch, batch, "the gradient of " + e.getKey() + " is not finite", null);
-            }
-            total += sq;
-        }
-        double norm = Math.sqrt(total);
-        if (!Double.isNaN(config.clipGrad())) {
-            double coef = config.clipGrad() / (norm + 1e-6);
-            if (coef < 1) for (Parameter p : params.values()) backend.scale(p.grad(), (float) coef, p.grad());
+        double norm;
+        try {
+            norm = GradientClipping.clip(backend, params, config.clipGrad());
+        } catch (ArithmeticException e) {
+            throw diverged(step, epoch, batch, e.getMessage(), e);
         }
         optimizer.step(lr);
         if (ema != null) ema.update(model);
