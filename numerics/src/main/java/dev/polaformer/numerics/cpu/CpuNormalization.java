@@ -78,8 +78,9 @@ final class CpuNormalization {
         FloatVector s1 = FloatVector.zero(F), s2 = FloatVector.zero(F);
         for (int j = 0; j < c; j += L) {
             VectorMask<Float> m = F.indexInRange(j, c);
-            FloatVector d = FloatVector.fromArray(F, x, xo + j, m).sub(mean0);
-            s1 = s1.add(d, m);
+            // masked, so the lanes past the row stay 0 instead of −mean₀
+            FloatVector d = FloatVector.fromArray(F, x, xo + j, m).lanewise(VectorOperators.SUB, mean0, m);
+            s1 = s1.add(d);
             s2 = d.fma(d, s2);
         }
         double shift = (double) s1.reduceLanes(VectorOperators.ADD) / c;

@@ -58,6 +58,25 @@ final class CpuParity {
         Closeness.assertClose(what, t[0].toArray(), t[1].toArray(), absOfMax, rel);
     }
 
+    /**
+     * Like {@link #assertClose} with an absolute allowance instead of one relative to max|ref|: for results that
+     * are differences of much larger terms (a BatchNorm input gradient over two samples is ~0), where the
+     * rounding scales with the terms, not with the result.
+     */
+    static void assertCloseAbs(String what, Tensor[] t, double abs, double rel) {
+        float[] ref = t[0].toArray();
+        double max = 0;
+        for (float v : ref) max = Math.max(max, Math.abs(v));
+        Closeness.assertClose(what, ref, t[1].toArray(), max == 0 ? 0 : abs / max, rel);
+    }
+
+    /** Largest absolute value. */
+    static double maxAbs(Tensor t) {
+        double m = 0;
+        for (float v : t.toArray()) m = Math.max(m, Math.abs(v));
+        return m;
+    }
+
     /** Largest {@code |cpu − ref| / max|ref|}, for reports. */
     static double error(Tensor[] t) {
         return Closeness.maxRelativeToMax(t[0].toArray(), t[1].toArray());

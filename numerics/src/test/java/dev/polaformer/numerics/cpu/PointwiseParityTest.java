@@ -4,6 +4,7 @@ import dev.polaformer.numerics.Backend;
 import dev.polaformer.numerics.RopeTables;
 import dev.polaformer.numerics.Tensor;
 import dev.polaformer.numerics.TestData;
+import dev.polaformer.numerics.reference.PointwiseKernels;
 import org.junit.jupiter.api.Test;
 
 import static dev.polaformer.numerics.cpu.CpuParity.CPU;
@@ -114,7 +115,7 @@ class PointwiseParityTest {
         CPU.geluBackward(x[1], dy[1], dx[1]);
         float[] got = y[1].toArray(), grad = dx[1].toArray();
         for (int i = 0; i < v.length; i++) {
-            double ref = GeluAccuracyTest.gelu(v[i]), refGrad = GeluAccuracyTest.geluGrad(v[i]);
+            double ref = GeluOracle.gelu(v[i]), refGrad = GeluOracle.geluGrad(v[i]);
             if (Double.isNaN(ref) || Double.isInfinite(ref)) {
                 assertEquals(ref, got[i], "gelu(" + v[i] + ")");
             } else {
@@ -125,11 +126,67 @@ class PointwiseParityTest {
                 assertEquals(refGrad, grad[i], "gelu'(" + v[i] + ")");
             } else {
                 // relative to the size of the two terms Φ(x) and x·φ(x), which cancel near x = −0.75
-                double size = Math.abs(GeluAccuracyTest.phi(v[i])) + Math.abs(v[i] * GeluAccuracyTest.density(v[i]));
+                double size = Math.abs(GeluOracle.phi(v[i])) + Math.abs(v[i] * GeluOracle.density(v[i]));
                 assertEquals(refGrad, grad[i], 6e-7 * size + 1e-44, "gelu'(" + v[i] + ")");
             }
         }
         close(x, y, dy, dx);
+    }
+
+    @Test
+    void oracleAgreesWithTheReferenceWhereBothAreAccurate() {
+        for (double x = -5; x <= -3; x += 0.0625) {
+            double viaErf = 0.5 * (1 + PointwiseKernels.erf(x * Math.sqrt(0.5)));
+            double viaFraction = GeluOracle.density(x) * GeluOracle.millsRatio(-x);
+            assertEquals(viaErf, viaFraction, 1e-9 * viaErf, "Φ(" + x + ")");
+        }
+    }
+
+    /**
+     * Measures GELU against {@link GeluOracle} over every float in [−14, 14] on a 2⁻¹² grid and 300,000 samples of
+     * N(0, 4²), relative to the value wherever it is a normal float, and prints the maxima ({@link GeluKernels}
+     * quotes them).
+     */
+    @Test
+    void geluAccuracySweep() {
+        int grid = 28 * 4096 + 1;
+        float[] normal = TestData.normal(77, 300_000, 0, 4);
+        float[] x = new float[grid + normal.length];
+        for (int i = 0; i < grid; i++) x[i] = -14f + i / 4096f;
+        System.arraycopy(normal, 0, x, grid, normal.length);
+        float[] ones = new float[x.length];
+        java.util.Arrays.fill(ones, 1f);
+        try (Tensor xt = CPU.fromArray(x, x.length); Tensor y = CPU.empty(x.length);
+             Tensor dy = CPU.fromArray(ones, x.length); Tensor dx = CPU.empty(x.length)) {
+            CPU.gelu(xt, y);
+            CPU.geluBackward(xt, dy, dx);
+            float[] g = y.toArray(), d = dx.toArray();
+            double worst = 0, worstGrad = 0;
+            float at = 0, atGrad = 0;
+            for (int i = 0; i < x.length; i++) {
+                double ref = GeluOracle.gelu(x[i]);
+                if (Math.abs(ref) >= Float.MIN_NORMAL) {
+                    double e = Math.abs(g[i] - ref) / Math.abs(ref);
+                    if (e > worst) {
+                        worst = e;
+                        at = x[i];
+                    }
+                }
+                double refGrad = GeluOracle.geluGrad(x[i]);
+                // relative to |Φ(x)| + |x·φ(x)|: the two terms cancel at gelu's root near −0.7518, where no float
+                // formula is relatively accurate, and elsewhere this is |gelu'| within a factor of 3
+                double size = Math.abs(GeluOracle.phi(x[i])) + Math.abs(x[i] * GeluOracle.density(x[i]));
+                double eg = Math.abs(d[i] - refGrad) / size;
+                if (size >= Float.MIN_NORMAL && eg > worstGrad) {
+                    worstGrad = eg;
+                    atGrad = x[i];
+                }
+            }
+            System.out.printf("GELU max relative error %.3g at x = %s; gelu' max error (relative to |Φ|+|xφ|) %.3g at x = %s (%s)%n",
+                    worst, at, worstGrad, atGrad, Simd.describe());
+            assertTrue(worst <= 6e-7, "gelu relative error " + worst + " at x = " + at);
+            assertTrue(worstGrad <= 6e-7, "gelu' relative error " + worstGrad + " at x = " + atGrad);
+        }
     }
 
     @Test
@@ -385,7 +442,7 @@ class PointwiseParityTest {
 
     @Test
     void sumOfSquares() {
-        int[][] shapes = {{1}, {17}, {1000003}, {3, 129, 130}};
+        int[][] shapes = {{1}, {17}, {300007}, {3, 129, 130}};
         long seed = 1200;
         for (int[] s : shapes) {
             Tensor[] x = normalWith(seed++, 0, 3, s);
