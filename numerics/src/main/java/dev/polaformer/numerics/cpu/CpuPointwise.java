@@ -4,10 +4,7 @@ import dev.polaformer.numerics.HeapMemory;
 import dev.polaformer.numerics.RopeTables;
 import dev.polaformer.numerics.Shapes;
 import dev.polaformer.numerics.Tensor;
-import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 import static dev.polaformer.numerics.cpu.Simd.F;
 import static dev.polaformer.numerics.cpu.Simd.L;
@@ -22,9 +19,6 @@ import static dev.polaformer.numerics.cpu.Simd.L;
  * below. Arguments are checked with {@link Shapes}, so bad input fails as in the reference backend.
  */
 final class CpuPointwise {
-    /** Doubles in a vector of {@link Simd#F}'s size, for the sum of squares. */
-    private static final VectorSpecies<Double> D = F.withLanes(double.class);
-
     private final HeapMemory memory;
     private final Parallel parallel;
 
@@ -225,7 +219,7 @@ final class CpuPointwise {
                 for (int p = p0; p < p1; p++) {
                     int row = p / perRow, j0 = (p - row * perRow) * piece;
                     l.rowOffsets(row, o);
-                    partial[p] = squares(xa, o[0] + j0 * sx, sx, Math.min(piece, inner - j0));
+                    partial[p] = DoubleDot.squares(xa, o[0] + j0 * sx, sx, Math.min(piece, inner - j0));
                 }
             });
             double s = 0;
@@ -321,27 +315,5 @@ final class CpuPointwise {
         int i = 0, bound = F.loopBound(n);
         for (; i < bound; i += L) FloatVector.fromArray(F, a, ao + i).div(divisor).intoArray(o, oo + i);
         for (; i < n; i++) o[oo + i] = a[ao + i] / divisor;
-    }
-
-    /** {@code Σ x²} over one run, in double lanes (a float square overflows above 1.8e19). */
-    private static double squares(float[] x, int xo, int stride, int n) {
-        double s = 0;
-        int i = 0;
-        if (stride == 1) {
-            DoubleVector lo = DoubleVector.zero(D), hi = DoubleVector.zero(D);
-            for (int bound = F.loopBound(n); i < bound; i += L) {
-                FloatVector v = FloatVector.fromArray(F, x, xo + i);
-                DoubleVector a = (DoubleVector) v.convertShape(VectorOperators.F2D, D, 0);
-                DoubleVector b = (DoubleVector) v.convertShape(VectorOperators.F2D, D, 1);
-                lo = a.fma(a, lo);
-                hi = b.fma(b, hi);
-            }
-            s = lo.add(hi).reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) {
-            double v = x[xo + i * stride];
-            s += v * v;
-        }
-        return s;
     }
 }

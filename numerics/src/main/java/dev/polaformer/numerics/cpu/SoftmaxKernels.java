@@ -8,11 +8,13 @@ import static dev.polaformer.numerics.cpu.Simd.F;
 import static dev.polaformer.numerics.cpu.Simd.L;
 
 /**
- * Softmax of one contiguous row and its backward. The row maximum is subtracted before {@code exp}, so no
- * finite row overflows, and the rounding error of that subtraction is carried into the result (2Sum), so each
- * probability is accurate to a few ulp however far below the maximum it lies; the normaliser {@code Σ exp} and the backward's {@code Σ dy·y} are summed in float
- * runs of at most 64 vectors added into double, so long rows (a classifier's 1000 logits, attention over
- * thousands of tokens) keep float precision.
+ * Softmax of one contiguous row and its backward.
+ *
+ * <p>The row maximum is subtracted before {@code exp}, so no finite row overflows, and the rounding error of
+ * that subtraction is carried into the result (2Sum), so each probability is accurate to a few ulp however far
+ * below the maximum it lies. The normaliser {@code Σ exp} is summed in float runs of at most 64 vectors added
+ * into double; the backward's {@code Σ dy·y} in double lanes ({@link DoubleDot}), since its rounding lands in
+ * the cancelling difference {@code dy − Σ dy·y}.
  */
 final class SoftmaxKernels {
     private SoftmaxKernels() {}
@@ -57,23 +59,14 @@ final class SoftmaxKernels {
 
     /** {@code dx = y ⊙ (dy − Σ dy⊙y)} along one contiguous row; dx may be dy. */
     static void softmaxBackward(float[] y, int yo, float[] dy, int dyo, float[] dx, int dxo, int n) {
-        double dot = 0;
-        for (int start = 0; start < n; start += FLUSH) {
-            int end = Math.min(n, start + FLUSH);
-            FloatVector acc = FloatVector.zero(F);
-            int bound = start + F.loopBound(end - start), j = start;
-            for (; j < bound; j += L) {
-                acc = FloatVector.fromArray(F, y, yo + j).fma(FloatVector.fromArray(F, dy, dyo + j), acc);
-            }
-            dot += acc.reduceLanes(VectorOperators.ADD);
-            for (; j < end; j++) dot += (double) y[yo + j] * dy[dyo + j];
-        }
-        float d = (float) dot;
+        double dot = DoubleDot.dot(y, yo, dy, dyo, n);
+        // dy − dot cancels where dy ≈ dot: subtract the double dot as two floats, high part first
+        float hi = (float) dot, lo = (float) (dot - hi);
         int bound = F.loopBound(n), i = 0;
         for (; i < bound; i += L) {
-            FloatVector.fromArray(F, dy, dyo + i).sub(d).mul(FloatVector.fromArray(F, y, yo + i))
+            FloatVector.fromArray(F, dy, dyo + i).sub(hi).sub(lo).mul(FloatVector.fromArray(F, y, yo + i))
                     .intoArray(dx, dxo + i);
         }
-        for (; i < n; i++) dx[dxo + i] = y[yo + i] * (dy[dyo + i] - d);
+        for (; i < n; i++) dx[dxo + i] = y[yo + i] * (dy[dyo + i] - hi - lo);
     }
 }

@@ -129,6 +129,25 @@ class ConvolutionParityTest {
         }
     }
 
+    /**
+     * Bias gradients over 25,088 pixels of upstream gradients near 10: no cancellation, so the double sums must
+     * land within 2 ulp of the reference; a float running sum over one task's pixels would not.
+     */
+    @Test
+    void biasGradientsKeepFloatPrecision() {
+        int[] s = {8, 56, 56, 16};
+        Tensor[] x = normal(300, s), dy = CpuParity.normalWith(301, 10, 1, s);
+        Tensor[] w = normal(302, 16, 16, 1, 1), dw = normal(303, 16, 1, 3, 3), db = CpuParity.zeros(16);
+        REF.conv2dBackward(x[0], w[0], dy[0], 1, 0, null, null, db[0]);
+        CPU.conv2dBackward(x[1], w[1], dy[1], 1, 0, null, null, db[1]);
+        assertClose("conv2d dBias of gradients near 10", db, 0, 2.4e-7);
+        Tensor[] dbDepthwise = CpuParity.zeros(16);
+        REF.depthwiseConv2dBackward(x[0], dw[0], dy[0], 1, null, null, dbDepthwise[0]);
+        CPU.depthwiseConv2dBackward(x[1], dw[1], dy[1], 1, null, null, dbDepthwise[1]);
+        assertClose("depthwise dBias of gradients near 10", dbDepthwise, 0, 2.4e-7);
+        close(x, dy, w, dw, db, dbDepthwise);
+    }
+
     @Test
     void badInputNamesTheOp() {
         Tensor x = CPU.zeros(1, 4, 4, 3), w = CPU.zeros(5, 3, 3, 3), wrongIn = CPU.zeros(5, 4, 3, 3);

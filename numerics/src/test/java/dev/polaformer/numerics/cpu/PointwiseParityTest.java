@@ -10,6 +10,8 @@ import org.junit.jupiter.api.Test;
 import static dev.polaformer.numerics.cpu.CpuParity.CPU;
 import static dev.polaformer.numerics.cpu.CpuParity.REF;
 import static dev.polaformer.numerics.cpu.CpuParity.assertClose;
+import static dev.polaformer.numerics.cpu.CpuParity.assertCloseAbs;
+import static dev.polaformer.numerics.cpu.CpuParity.maxAbs;
 import static dev.polaformer.numerics.cpu.CpuParity.assertRejects;
 import static dev.polaformer.numerics.cpu.CpuParity.assertRejectsReleased;
 import static dev.polaformer.numerics.cpu.CpuParity.close;
@@ -78,7 +80,16 @@ class PointwiseParityTest {
         op.run(REF, transposed[0], outT[0]);
         op.run(CPU, transposed[1], outT[1]);
         assertClose(what + " transposed", outT, absOfMax, rel);
-        close(wide, out, outT);
+        // a strided output whose rows are longer than a gather block
+        Tensor[] x = normalWith(98, 0, scale, 3, 2500), yT = garbage(2500, 3);
+        op.run(REF, x[0], yT[0].permute(1, 0));
+        op.run(CPU, x[1], yT[1].permute(1, 0));
+        assertClose(what + " into a transposed output", yT, absOfMax, rel);
+        Tensor[] y = garbage(3, 2500);
+        op.run(REF, yT[0].permute(1, 0), y[0]);
+        op.run(CPU, yT[1].permute(1, 0), y[1]);
+        assertClose(what + " of a transposed input", y, absOfMax, rel);
+        close(wide, out, outT, x, yT, y);
     }
 
     private static void checkGrad(String what, Grad op, double scale, double absOfMax, double rel) {
@@ -94,7 +105,12 @@ class PointwiseParityTest {
         op.run(REF, wide[0].permute(1, 0), dy[0], dx[0]);
         op.run(CPU, wide[1].permute(1, 0), dy[1], dx[1]);
         assertClose(what + " transposed x", dx, absOfMax, rel);
-        close(wide, dy, dx);
+        // a strided upstream gradient whose rows are longer than a gather block
+        Tensor[] x = normalWith(9, 0, scale, 3, 2500), dyT = normal(10, 2500, 3), dx2 = garbage(3, 2500);
+        op.run(REF, x[0], dyT[0].permute(1, 0), dx2[0]);
+        op.run(CPU, x[1], dyT[1].permute(1, 0), dx2[1]);
+        assertClose(what + " transposed dy", dx2, absOfMax, rel);
+        close(wide, dy, dx, x, dyT, dx2);
     }
 
     @Test
@@ -215,7 +231,9 @@ class PointwiseParityTest {
             Tensor[] dy = normal(seed++, s), dx = garbage(s), ys = pair(y[0].toArray(), s);
             REF.softmaxBackward(ys[0], dy[0], dx[0]);
             CPU.softmaxBackward(ys[1], dy[1], dx[1]);
-            assertClose("softmaxBackward " + shape(s), dx, 2e-7, 2e-6);
+            // dx = y·(dy − Σ dy·y) rounds relative to its terms y·dy, not to the (cancelled) result
+            double terms = maxAbs(ys[0]) * maxAbs(dy[0]);
+            assertCloseAbs("softmaxBackward " + shape(s), dx, 2.4e-7 * terms, 1e-6);
             close(x, y, dy, dx, ys);
         }
         // a transposed (strided) view, and a large offset that must not overflow exp
@@ -303,6 +321,12 @@ class PointwiseParityTest {
                 close(x, y, out);
             }
         }
+        // b broadcast along rows longer than a gather block, as a per-sample DropPath mask
+        Tensor[] rowsA = normal(604, 3, 2, 1100), mask = normal(605, 3, 1, 1), masked = garbage(3, 2, 1100);
+        REF.mul(rowsA[0], mask[0], masked[0]);
+        CPU.mul(rowsA[1], mask[1], masked[1]);
+        assertClose("mul by a per-sample scalar", masked, 0, 2.4e-7);
+        close(rowsA, mask, masked);
         // a long contiguous add (split into pieces) and a strided a
         Tensor[] x = normal(600, 70001), y = normal(601, 70001), out = garbage(70001);
         REF.add(x[0], y[0], out[0]);
@@ -375,6 +399,33 @@ class PointwiseParityTest {
         CPU.sumTo(wide[1].permute(1, 0), outT[1].reshape(40, 1), false);
         assertClose("sumTo of a transposed view", outT, 1e-6, 1e-6);
         close(wide, out, outT);
+    }
+
+    /**
+     * Long sums of values near 10: no cancellation, so the double-accumulated results must be within 2 ulp of
+     * the reference; a float running sum over thousands of rows would not be.
+     */
+    @Test
+    void longSumsKeepFloatPrecision() {
+        Tensor[] x = normalWith(950, 10, 1, 20000, 17), out = garbage(17), out2 = garbage(3, 1);
+        REF.sumTo(x[0], out[0], false);
+        CPU.sumTo(x[1], out[1], false);
+        assertClose("sumTo over 20,000 rows near 10", out, 0, 2.4e-7);
+        Tensor[] rows = normalWith(951, 10, 1, 3, 30000);
+        REF.sumTo(rows[0], out2[0], false);
+        CPU.sumTo(rows[1], out2[1], false);
+        assertClose("sumTo along rows of 30,000 near 10", out2, 0, 2.4e-7);
+        // many outputs, each summing a long column: the tasks split the outputs, not the rows
+        Tensor[] perSample = normalWith(953, 10, 1, 8, 3000, 17), outs = garbage(8, 1, 17);
+        REF.sumTo(perSample[0], outs[0], false);
+        CPU.sumTo(perSample[1], outs[1], false);
+        assertClose("sumTo (8, 3000, 17) → (8, 1, 17) near 10", outs, 0, 2.4e-7);
+        close(perSample, outs);
+        Tensor[] img = normalWith(952, 10, 1, 4, 56, 56, 16), pooled = garbage(4, 16);
+        REF.avgPool(img[0], pooled[0]);
+        CPU.avgPool(img[1], pooled[1]);
+        assertClose("avgPool over 56² near 10", pooled, 0, 2.4e-7);
+        close(x, out, out2, rows, img, pooled);
     }
 
     @Test
