@@ -142,14 +142,14 @@ final class BroadcastReduction {
                 addRow(x, o[1] + j0 * p.xInnerStride, p.xInnerStride, y, y == null ? 0 : o[2] + j0 * p.yInnerStride,
                         p.yInnerStride, block, 0, width);
                 if (++inBlock == FLUSH) {
-                    flush(block, acc, width);
+                    RowReduction.flush(block, acc, width);
                     inBlock = 0;
                 }
             } else {
                 acc[0] += rowSum(x, o[1], p.xInnerStride, y, y == null ? 0 : o[2], p.yInnerStride, p.inner);
             }
         }
-        if (p.innerKept) flush(block, acc, width);
+        if (p.innerKept) RowReduction.flush(block, acc, width);
         p.offsets(k, 0, o);
         store(out, o[0] + j0 * p.outInnerStride, p.outInnerStride, acc, 0, width, accumulate, divisor);
     }
@@ -234,13 +234,6 @@ final class BroadcastReduction {
             }
         }
         return total;
-    }
-
-    private static void flush(float[] block, double[] acc, int n) {
-        for (int j = 0; j < n; j++) {
-            acc[j] += block[j];
-            block[j] = 0f;
-        }
     }
 
     private static void store(float[] out, int o, int stride, double[] values, int vo, int n, boolean accumulate,

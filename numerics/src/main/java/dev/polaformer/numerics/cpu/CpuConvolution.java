@@ -206,8 +206,10 @@ final class CpuConvolution {
         if (dWeight != null) {
             double[] sum = Scratch.takeDoubles(k * k * c);
             try {
-                RowReduction.run(parallel, pixels, k * k * c, Math.max(1, 2048 / (k * k * c)),
-                        (p, block, partial) -> DepthwiseKernels.weightGradientPixel(g, xa, xo, dya, dyo, p, block), sum);
+                // one row per segment of ≤ 64 output pixels, whose sums are already float blocks: flush each
+                int segments = g.b() * g.ho() * DepthwiseKernels.segmentsPerRow(g);
+                RowReduction.run(parallel, segments, k * k * c, 1, 1,
+                        (r, block, partial) -> DepthwiseKernels.weightGradientSegment(g, xa, xo, dya, dyo, r, block), sum);
                 float[] dw = memory.array(op, dWeight);
                 int dwo = dWeight.offset();
                 for (int ch = 0; ch < c; ch++) {
