@@ -78,7 +78,8 @@ final class CpuConvolution {
         float[] xa = memory.array(op, x), wa = memory.array(op, weight), dya = memory.array(op, dy);
         float[] dxa = dx == null ? null : memory.array(op, dx);
         int pixels = g.b() * g.ho() * g.wo(), k = g.kh() * g.kw() * g.cin(), cout = g.cout();
-        if (dxa != null) zero(dxa, dx.offset(), dx.size());
+        // the patch path adds into dx; an empty output has no gradient to give it
+        if (dxa != null && (!isPointwise(g) || pixels == 0 || cout == 0)) zero(dxa, dx.offset(), dx.size());
         if (pixels == 0 || cout == 0) return;
         if (dBias != null) biasGradient(op, dya, dy.offset(), pixels, cout, dBias);
         if (dx == null && dWeight == null) return;
@@ -113,7 +114,7 @@ final class CpuConvolution {
                     // dW (Cout × K) += dy_blockᵀ · patches_block, each block's product summed in double
                     Im2col.fill(parallel, g, xa, x.offset(), p0, p1, pa);
                     Sgemm.gemm(parallel, true, false, cout, k, rows, 1f, dya, dyBlock, cout, pa, 0, k, 0f, wk, 0, k);
-                    addInto(wk, dwSum, cout * k);
+                    RowReduction.flush(wk, dwSum, cout * k);
                 }
                 if (dxa != null) {
                     // patch gradient = dy_block · W, then scattered back onto dx
@@ -262,10 +263,4 @@ final class CpuConvolution {
     private void zero(float[] a, int offset, int n) {
         parallel.forRange(n, 1 << 16, (i0, i1) -> java.util.Arrays.fill(a, offset + i0, offset + i1, 0f));
     }
-
-    /** {@code sum[0..n) += block[0..n)}. */
-    private static void addInto(float[] block, double[] sum, int n) {
-        for (int i = 0; i < n; i++) sum[i] += block[i];
-    }
-
 }

@@ -60,16 +60,15 @@ final class CpuNormalization {
         int xo = x.offset(), yo = y.offset();
         parallel.forRange(rows, Math.max(1, 4096 / c), (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
-                double[] stats = layerNormRow(xa, xo + r * c, c, eps, ga.a, ga.o, ba.a, ba.o, ya, yo + r * c);
-                if (ma != null) ma[mo + r * ms] = (float) stats[0];
-                if (ra != null) ra[ro + r * rs] = (float) stats[1];
+                layerNormRow(xa, xo + r * c, c, eps, ga.a, ga.o, ba.a, ba.o, ya, yo + r * c, ma, mo + r * ms, ra,
+                        ro + r * rs);
             }
         });
     }
 
-    /** Normalises one row; returns its {mean, rstd} (in a per-thread array). */
-    private static double[] layerNormRow(float[] x, int xo, int c, float eps, float[] gamma, int go, float[] beta,
-                                         int bo, float[] y, int yo) {
+    /** Normalises one row; stores its mean and rstd where those arrays are not null. */
+    private static void layerNormRow(float[] x, int xo, int c, float eps, float[] gamma, int go, float[] beta,
+                                     int bo, float[] y, int yo, float[] mean, int mo, float[] rstdOut, int ro) {
         FloatVector acc = FloatVector.zero(F);
         for (int j = 0; j < c; j += L) {
             acc = acc.add(FloatVector.fromArray(F, x, xo + j, F.indexInRange(j, c)));
@@ -87,10 +86,8 @@ final class CpuNormalization {
         double var = Math.max(0, (double) s2.reduceLanes(VectorOperators.ADD) / c - shift * shift);
         double mu = mean0 + shift, rstd = 1 / Math.sqrt(var + eps);
         normalise(x, xo, c, mu, (float) rstd, gamma, go, beta, bo, y, yo);
-        double[] out = Scratch.doubles(1, 2);
-        out[0] = mu;
-        out[1] = rstd;
-        return out;
+        if (mean != null) mean[mo] = (float) mu;
+        if (rstdOut != null) rstdOut[ro] = (float) rstd;
     }
 
     /** {@code y = (x − mu)·rstd·gamma + beta} along one row, with mu split into two floats for exactness. */
