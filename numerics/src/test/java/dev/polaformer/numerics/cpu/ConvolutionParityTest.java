@@ -43,6 +43,7 @@ class ConvolutionParityTest {
         {1, 6, 7, 3, 4, 2, 3, 1, 0},       // a non-square kernel
         {1, 6, 7, 5, 4, 5, 3, 1, 2},
         {2, 56, 40, 64, 7, 3, 3, 1, 1},    // several patch blocks, one boundary inside an image
+        {1, 50, 50, 1024, 3, 1, 1, 1, 0},  // a 1×1 weight gradient in two pixel blocks
     };
 
     @Test
@@ -131,16 +132,21 @@ class ConvolutionParityTest {
 
     /**
      * Bias gradients over 25,088 pixels of upstream gradients near 10: no cancellation, so the double sums must
-     * land within 2 ulp of the reference; a float running sum over one task's pixels would not.
+     * land within 2 ulp of the reference; a float running sum over one task's pixels would not. Also the 1×1 weight
+     * gradient over those pixels (GEMM tolerance).
      */
     @Test
     void biasGradientsKeepFloatPrecision() {
         int[] s = {8, 56, 56, 16};
         Tensor[] x = normal(300, s), dy = CpuParity.normalWith(301, 10, 1, s);
         Tensor[] w = normal(302, 16, 16, 1, 1), dw = normal(303, 16, 1, 3, 3), db = CpuParity.zeros(16);
-        REF.conv2dBackward(x[0], w[0], dy[0], 1, 0, null, null, db[0]);
-        CPU.conv2dBackward(x[1], w[1], dy[1], 1, 0, null, null, db[1]);
+        Tensor[] dW = CpuParity.zeros(16, 16, 1, 1);
+        REF.conv2dBackward(x[0], w[0], dy[0], 1, 0, null, dW[0], db[0]);
+        CPU.conv2dBackward(x[1], w[1], dy[1], 1, 0, null, dW[1], db[1]);
         assertClose("conv2d dBias of gradients near 10", db, 0, 2.4e-7);
+        // the 1×1 weight gradient: a GEMM over 25,088 pixels
+        assertClose("1×1 conv2d dWeight over 25,088 pixels", dW, GEMM_ABS, GEMM_REL);
+        close(dW);
         Tensor[] dbDepthwise = CpuParity.zeros(16);
         REF.depthwiseConv2dBackward(x[0], dw[0], dy[0], 1, null, null, dbDepthwise[0]);
         CPU.depthwiseConv2dBackward(x[1], dw[1], dy[1], 1, null, null, dbDepthwise[1]);
