@@ -1,0 +1,65 @@
+package dev.polaformer.numerics.cpu;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Small working arrays for the kernels, so that a training step allocates nothing after its first run.
+ *
+ * <ul>
+ *   <li>{@link #floats}/{@link #doubles}: per-thread arrays, one per numbered slot, grown on demand and never
+ *       shrunk. A kernel uses them inside one task on one thread (gather buffers, float accumulation blocks);
+ *       the slot numbers keep two uses within one task apart. Their contents are garbage on entry.</li>
+ *   <li>{@link #takeDoubles}/{@link #give}: zeroed double arrays that outlive a task, for the per-task partial
+ *       sums of a parallel reduction that the caller combines afterwards. Pooled by exact length, as
+ *       {@link dev.polaformer.numerics.HeapMemory} pools tensors, at most {@link #MAX_IDLE_DOUBLES} idle.</li>
+ * </ul>
+ */
+final class Scratch {
+    private Scratch() {}
+
+    static final int SLOTS = 4;
+    private static final long MAX_IDLE_DOUBLES = 32L << 20;
+
+    private static final ThreadLocal<float[][]> FLOATS = ThreadLocal.withInitial(() -> new float[SLOTS][0]);
+    private static final ThreadLocal<double[][]> DOUBLES = ThreadLocal.withInitial(() -> new double[SLOTS][0]);
+
+    private static final Map<Integer, ArrayDeque<double[]>> POOL = new HashMap<>();
+    private static long idle;
+
+    /** This thread's float array number {@code slot}, at least {@code n} long; contents unspecified. */
+    static float[] floats(int slot, int n) {
+        float[][] s = FLOATS.get();
+        if (s[slot].length < n) s[slot] = new float[Math.max(n, 2 * s[slot].length)];
+        return s[slot];
+    }
+
+    /** This thread's double array number {@code slot}, at least {@code n} long; contents unspecified. */
+    static double[] doubles(int slot, int n) {
+        double[][] s = DOUBLES.get();
+        if (s[slot].length < n) s[slot] = new double[Math.max(n, 2 * s[slot].length)];
+        return s[slot];
+    }
+
+    /** A zero-filled array of exactly {@code n} doubles; hand it back with {@link #give}. */
+    static double[] takeDoubles(int n) {
+        double[] a;
+        synchronized (POOL) {
+            ArrayDeque<double[]> q = POOL.get(n);
+            a = q == null ? null : q.pollFirst();
+            if (a != null) idle -= n;
+        }
+        if (a == null) return new double[n];
+        java.util.Arrays.fill(a, 0);
+        return a;
+    }
+
+    static void give(double[] a) {
+        synchronized (POOL) {
+            if (idle + a.length > MAX_IDLE_DOUBLES) return;
+            POOL.computeIfAbsent(a.length, k -> new ArrayDeque<>()).addFirst(a);
+            idle += a.length;
+        }
+    }
+}
