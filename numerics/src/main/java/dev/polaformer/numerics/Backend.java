@@ -13,7 +13,9 @@ package dev.polaformer.numerics;
  *   <li>Outputs are passed in (destination passing), so callers decide where memory comes from and can plan
  *       it once per shape. A gradient of an <em>input</em> ({@code dx}) is overwritten; a gradient of a
  *       <em>parameter</em> ({@code dWeight}, {@code dBias}, {@code dGamma}, ...) is accumulated, as
- *       PyTorch's {@code .grad}. Any gradient output may be {@code null} when it is not wanted.</li>
+ *       PyTorch's {@code .grad}. Any gradient output may be {@code null} when it is not wanted; other arguments
+ *       (weights, {@code gamma}, {@code beta}, statistics) are required unless an op says otherwise. Outputs
+ *       may alias inputs only where an op says so.</li>
  *   <li>Tensors must be contiguous unless the op says otherwise: {@link #matmul} operands and the attention
  *       cores' inputs and outputs may be column slices (unit-stride rows, any row stride); {@link #copy}
  *       takes any strides and is how a strided view becomes contiguous.</li>
