@@ -225,7 +225,7 @@ final class BroadcastReduction {
                         acc = FloatVector.fromArray(F, x, xo + i).fma(FloatVector.fromArray(F, y, yo + i), acc);
                     }
                 }
-                total += acc.reduceLanes(VectorOperators.ADD);
+                total += VectorMath.sum(acc);
             }
             for (; i < n; i++) total += y == null ? x[xo + i] : (double) x[xo + i] * y[yo + i];
         } else {

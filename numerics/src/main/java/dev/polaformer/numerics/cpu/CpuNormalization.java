@@ -73,7 +73,7 @@ final class CpuNormalization {
         for (int j = 0; j < c; j += L) {
             acc = acc.add(FloatVector.fromArray(F, x, xo + j, F.indexInRange(j, c)));
         }
-        float mean0 = acc.reduceLanes(VectorOperators.ADD) / c;
+        float mean0 = VectorMath.sum(acc) / c;
         FloatVector s1 = FloatVector.zero(F), s2 = FloatVector.zero(F);
         for (int j = 0; j < c; j += L) {
             VectorMask<Float> m = F.indexInRange(j, c);
@@ -82,8 +82,8 @@ final class CpuNormalization {
             s1 = s1.add(d);
             s2 = d.fma(d, s2);
         }
-        double shift = (double) s1.reduceLanes(VectorOperators.ADD) / c;
-        double var = Math.max(0, (double) s2.reduceLanes(VectorOperators.ADD) / c - shift * shift);
+        double shift = (double) VectorMath.sum(s1) / c;
+        double var = Math.max(0, (double) VectorMath.sum(s2) / c - shift * shift);
         double mu = mean0 + shift, rstd = 1 / Math.sqrt(var + eps);
         normalise(x, xo, c, mu, (float) rstd, gamma, go, beta, bo, y, yo);
         if (mean != null) mean[mo] = (float) mu;
@@ -157,7 +157,7 @@ final class CpuNormalization {
             }
         }
         if (dx == null) return;
-        float meanG = sg.reduceLanes(VectorOperators.ADD) / c, meanGX = sgx.reduceLanes(VectorOperators.ADD) / c;
+        float meanG = VectorMath.sum(sg) / c, meanGX = VectorMath.sum(sgx) / c;
         for (int j = 0; j < c; j += L) {
             VectorMask<Float> m = F.indexInRange(j, c);
             FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);

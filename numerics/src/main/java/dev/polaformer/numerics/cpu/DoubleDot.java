@@ -34,7 +34,7 @@ final class DoubleDot {
             lo = a0.fma(b0, lo);
             hi = a1.fma(b1, hi);
         }
-        double s = lo.add(hi).reduceLanes(VectorOperators.ADD);
+        double s = VectorMath.sum(lo.add(hi));
         for (; i < n; i++) s += (double) a[ao + i] * b[bo + i];
         return s;
     }

@@ -77,7 +77,7 @@ final class GeluKernels {
             // exp(−x²/2) from the exact square p + e
             FloatVector p = v.mul(v);
             FloatVector e = v.fma(v, p.neg());
-            FloatVector gauss = p.mul(-0.5f).lanewise(VectorOperators.EXP).mul(e.fma(-0.5f, 1f));
+            FloatVector gauss = VectorMath.exp(p.mul(-0.5f)).mul(e.fma(-0.5f, 1f));
             // central: Φ = 1/2 + x·C(x²)
             FloatVector c = p.fma(C4, C3).fma(p, c2).fma(p, c1).fma(p, c0);
             FloatVector central = v.fma(c, half);
@@ -112,7 +112,7 @@ final class GeluKernels {
             VectorMask<Float> far = a.compare(VectorOperators.GT, A_MAX);
             FloatVector p = v.mul(v);
             FloatVector e = v.fma(v, p.neg());
-            FloatVector gauss = p.mul(-0.5f).lanewise(VectorOperators.EXP).mul(e.fma(-0.5f, 1f)).blend(0f, far);
+            FloatVector gauss = VectorMath.exp(p.mul(-0.5f)).mul(e.fma(-0.5f, 1f)).blend(0f, far);
             FloatVector c = p.fma(C4, C3).fma(p, c2).fma(p, c1).fma(p, c0);
             FloatVector central = v.fma(c, half);
             FloatVector ac = a.min(A_MAX);

@@ -24,7 +24,7 @@ final class SiluKernels {
         for (int i = 0; i < n; i += L) {
             VectorMask<Float> m = F.indexInRange(i, n);
             FloatVector v = FloatVector.fromArray(F, x, xo + i, m);
-            FloatVector e = v.abs().neg().lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(v.abs().neg());
             FloatVector inv = one.div(e.add(1f));
             FloatVector sigma = e.mul(inv).blend(inv, v.compare(VectorOperators.GE, 0f));
             v.mul(sigma).intoArray(y, yo + i, m);
@@ -38,7 +38,7 @@ final class SiluKernels {
             VectorMask<Float> m = F.indexInRange(i, n);
             FloatVector v = FloatVector.fromArray(F, x, xo + i, m);
             FloatVector g = FloatVector.fromArray(F, dy, dyo + i, m);
-            FloatVector e = v.abs().neg().lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(v.abs().neg());
             FloatVector inv = one.div(e.add(1f));
             FloatVector small = e.mul(inv);
             VectorMask<Float> positive = v.compare(VectorOperators.GE, 0f);

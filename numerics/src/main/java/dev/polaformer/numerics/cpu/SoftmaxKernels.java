@@ -43,12 +43,12 @@ final class SoftmaxKernels {
                 FloatVector fromMax = s.sub(v);
                 FloatVector r = v.sub(s.sub(fromMax)).add(fromMax.neg().sub(max));
                 r = r.blend(0f, r.test(VectorOperators.IS_NAN)); // x = −∞ (a masked entry): exp gives the 0
-                FloatVector e = s.lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(s);
                 e = e.fma(r, e);
                 e.intoArray(y, yo + j, m);
                 acc = acc.add(e, m);
             }
-            sum += acc.reduceLanes(VectorOperators.ADD);
+            sum += VectorMath.sum(acc);
         }
         // normalise
         float inv = (float) (1 / sum);
