@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "polaformer", mixinStandardHelpOptions = true, version = "polaformer 0.1.0",
         description = "PolaFormer++ vision models (b0-b5) on the JVM: inspect, classify, run and convert.",
-        subcommands = {InfoCommand.class, ClassifyCommand.class, ForwardCommand.class, ConvertCommand.class,
+        subcommands = {DemoCommand.class, InfoCommand.class, ClassifyCommand.class, ForwardCommand.class, ConvertCommand.class,
+                TrainCommand.class, EvalCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 

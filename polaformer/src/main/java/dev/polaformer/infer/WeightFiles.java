@@ -3,6 +3,7 @@ package dev.polaformer.infer;
 import dev.polaformer.io.SafetensorsFile;
 import dev.polaformer.io.TensorSource;
 import dev.polaformer.io.TorchCheckpoint;
+import dev.polaformer.train.Checkpoint;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -34,6 +35,23 @@ public final class WeightFiles {
                 };
             }
         }
-        return TensorSource.of(SafetensorsFile.open(path));
+        SafetensorsFile f = SafetensorsFile.open(path);
+        TensorSource all = TensorSource.of(f);
+        if (!f.metadata().containsKey(Checkpoint.META)) return all;
+        // a training checkpoint of ours: the model under model.*, the EMA under ema.*
+        String prefix = "model_ema".equals(which) ? "ema." : "model.";
+        TensorSource inner = Checkpoint.prefixed(all, prefix);
+        if (inner.names().isEmpty()) {
+            f.close();
+            throw new IllegalArgumentException(path + " holds no " + prefix + "* weights");
+        }
+        return new TensorSource() {
+            public String describe() { return inner.describe(); }
+            public java.util.Set<String> names() { return inner.names(); }
+            public int[] shape(String name) { return inner.shape(name); }
+            public float[] floats(String name) throws IOException { return inner.floats(name); }
+            public long longValue(String name) throws IOException { return inner.longValue(name); }
+            public void close() throws IOException { f.close(); }
+        };
     }
 }
