@@ -24,15 +24,7 @@ public final class WeightFiles {
             int n = in.readNBytes(head, 0, 4);
             if (n == 4 && head[0] == 'P' && head[1] == 'K') {
                 TorchCheckpoint ckpt = TorchCheckpoint.open(path);
-                TensorSource inner = ckpt.stateDict(which);
-                return new TensorSource() {
-                    public String describe() { return inner.describe(); }
-                    public java.util.Set<String> names() { return inner.names(); }
-                    public int[] shape(String name) { return inner.shape(name); }
-                    public float[] floats(String name) throws IOException { return inner.floats(name); }
-                    public long longValue(String name) throws IOException { return inner.longValue(name); }
-                    public void close() throws IOException { ckpt.close(); }
-                };
+                return TensorSource.closing(ckpt.stateDict(which), ckpt);
             }
         }
         SafetensorsFile f = SafetensorsFile.open(path);
@@ -45,13 +37,6 @@ public final class WeightFiles {
             f.close();
             throw new IllegalArgumentException(path + " holds no " + prefix + "* weights");
         }
-        return new TensorSource() {
-            public String describe() { return inner.describe(); }
-            public java.util.Set<String> names() { return inner.names(); }
-            public int[] shape(String name) { return inner.shape(name); }
-            public float[] floats(String name) throws IOException { return inner.floats(name); }
-            public long longValue(String name) throws IOException { return inner.longValue(name); }
-            public void close() throws IOException { f.close(); }
-        };
+        return TensorSource.closing(inner, f);
     }
 }

@@ -20,6 +20,26 @@ public interface TensorSource extends AutoCloseable {
     @Override
     default void close() throws IOException {}
 
+    /** {@code inner}'s tensors, closing {@code owner} (the open file behind them) on close. */
+    static TensorSource closing(TensorSource inner, AutoCloseable owner) {
+        return new TensorSource() {
+            public String describe() { return inner.describe(); }
+            public Set<String> names() { return inner.names(); }
+            public int[] shape(String name) { return inner.shape(name); }
+            public float[] floats(String name) throws IOException { return inner.floats(name); }
+            public long longValue(String name) throws IOException { return inner.longValue(name); }
+            public void close() throws IOException {
+                try {
+                    owner.close();
+                } catch (IOException | RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IOException(e);
+                }
+            }
+        };
+    }
+
     static TensorSource of(SafetensorsFile f) {
         return new TensorSource() {
             public String describe() { return f.path().toString(); }
