@@ -24,7 +24,12 @@ public final class WeightFiles {
             int n = in.readNBytes(head, 0, 4);
             if (n == 4 && head[0] == 'P' && head[1] == 'K') {
                 TorchCheckpoint ckpt = TorchCheckpoint.open(path);
-                return TensorSource.closing(ckpt.stateDict(which), ckpt);
+                try {
+                    return TensorSource.closing(ckpt.stateDict(which), ckpt);
+                } catch (RuntimeException e) {
+                    ckpt.close();
+                    throw e;
+                }
             }
         }
         SafetensorsFile f = SafetensorsFile.open(path);
