@@ -14,9 +14,15 @@ import jdk.incubator.vector.VectorSpecies;
  *   y[2i]   = x[2i]·cos[2i]     − x[2i+1]·sin[2i]
  *   y[2i+1] = x[2i+1]·cos[2i+1] + x[2i]·sin[2i+1]
  * </pre>
- * Vectorised as {@code y = x⊙cos + swap(x)⊙(∓1)⊙sin}, where {@code swap} exchanges the two lanes of each pair
- * (one lane permute; pairs never straddle vectors because rows start at even offsets and widths are even).
- * The transpose, {@link #rotateBack}, is {@code x = y⊙cos − swap(y⊙sin)⊙(∓1)}.
+ * Vectorised with {@code swap}, which exchanges the two lanes of each pair (one lane permute; pairs never
+ * straddle vectors because rows start at even offsets and widths are even), and the signed sine
+ * {@code ŝ = (−1, +1, −1, ...)⊙sin}:
+ * <pre>
+ *   rotate:      y = x⊙cos + swap(x)⊙ŝ
+ *   rotateBack:  x = y⊙cos + swap(y⊙ŝ)          (the transpose: rotation by the opposite angles)
+ * </pre>
+ * The kernels that rotate inside a fused token loop write these two lines inline, with {@link #SWAP} and
+ * {@link #PAIR_SIGN}.
  *
  * <p>Rows of any even width are handled with masked loads and stores, so lanes past the width are neither
  * read nor written.
@@ -36,10 +42,10 @@ final class AttentionRotary {
     private static final int L = Simd.L;
 
     /** Exchanges the lanes of each pair: {@code (x0, x1, x2, x3, ...) → (x1, x0, x3, x2, ...)}. */
-    private static final VectorShuffle<Float> SWAP = VectorShuffle.fromOp(F, i -> i ^ 1);
+    static final VectorShuffle<Float> SWAP = VectorShuffle.fromOp(F, i -> i ^ 1);
 
     /** {@code −1} on even lanes, {@code +1} on odd lanes. */
-    private static final float[] PAIR_SIGN = pairSign();
+    static final float[] PAIR_SIGN = pairSign();
 
     private static float[] pairSign() {
         float[] s = new float[L];
@@ -60,8 +66,7 @@ final class AttentionRotary {
             FloatVector xv = FloatVector.fromArray(F, x, xo + i, m).mul(scale);
             FloatVector c = FloatVector.fromArray(F, cos, co + i, m);
             FloatVector s = FloatVector.fromArray(F, sin, so + i, m);
-            FloatVector swapped = xv.rearrange(SWAP).mul(sign);
-            swapped.fma(s, xv.mul(c)).intoArray(y, yo + i, m);
+            xv.rearrange(SWAP).fma(s.mul(sign), xv.mul(c)).intoArray(y, yo + i, m);
         }
     }
 
@@ -75,8 +80,7 @@ final class AttentionRotary {
             FloatVector yv = FloatVector.fromArray(F, y, yo + i, m).mul(scale);
             FloatVector c = FloatVector.fromArray(F, cos, co + i, m);
             FloatVector s = FloatVector.fromArray(F, sin, so + i, m);
-            FloatVector swapped = yv.mul(s).rearrange(SWAP).mul(sign);
-            yv.mul(c).sub(swapped).intoArray(x, xo + i, m);
+            yv.fma(c, yv.mul(s.mul(sign)).rearrange(SWAP)).intoArray(x, xo + i, m);
         }
     }
 }

@@ -4,8 +4,6 @@ import static dev.polaformer.numerics.cpu.AttentionProducts.ab;
 import static dev.polaformer.numerics.cpu.AttentionProducts.atb;
 import static dev.polaformer.numerics.cpu.AttentionProducts.padToTile;
 import static dev.polaformer.numerics.cpu.AttentionProducts.padToVector;
-import static dev.polaformer.numerics.cpu.AttentionRotary.rotate;
-import static dev.polaformer.numerics.cpu.AttentionRotary.rotateBack;
 
 import dev.polaformer.numerics.HeapMemory;
 import dev.polaformer.numerics.LinearAttention;
@@ -125,33 +123,39 @@ final class CpuLinearAttention implements LinearAttention {
     /**
      * Fills, for the tokens {@code [t0, t0+rows)}, the scratch rows κ ({@code kap}), rot(κ) ({@code rk}) and the
      * split values ({@code vs}); with {@code sumKappa}, also adds κ into {@code blockM}.
+     *
+     * <p>One fused loop per token over the d key channels: each vector of k yields κ⁺ (channels i) and κ⁻
+     * (channels d+i) with one exponential, and both are rotated at once (formulas in {@link AttentionRotary}).
      */
     private static void keyRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean sumKappa) {
         int d = g.d, dd = g.dd, ddp = g.ddp, half = g.half, hp = g.hp, wv = g.wv;
-        float[] k = g.k.array(), v = g.v.array();
-        FloatVector zero = FloatVector.zero(F);
+        float[] k = g.k.array(), v = g.v.array(), kap = w.kap, rk = w.rk, sum = w.blockM;
+        float[] sin = g.tables.sin(), cos = g.tables.cos();
+        FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
             int n = t0 + t, ko = g.k.at(p, n) + h * d, vo = g.v.at(p, n) + h * d, ro = t * ddp;
+            int so = g.tables.sinOffset() + n * dd, co = g.tables.cosOffset() + n * dd;
             for (int i = 0; i < d; i += L) {
                 VectorMask<Float> m = F.indexInRange(i, d);
                 FloatVector kv = FloatVector.fromArray(F, k, ko + i, m);
                 FloatVector e = kv.abs().lanewise(VectorOperators.EXPM1);
-                FloatVector pos = e.blend(zero, kv.compare(VectorOperators.LT, 0f));
-                pos.intoArray(w.kap, ro + i, m);
-                e.sub(pos).intoArray(w.kap, ro + d + i, m);
-            }
-            if (sumKappa) {
-                for (int i = 0; i < ddp; i += L) {
-                    FloatVector.fromArray(F, w.blockM, i).add(FloatVector.fromArray(F, w.kap, ro + i))
-                            .intoArray(w.blockM, i);
+                FloatVector pos = e.blend(zero, kv.compare(VectorOperators.LT, 0f)), neg = e.sub(pos);
+                pos.intoArray(kap, ro + i, m);
+                neg.intoArray(kap, ro + d + i, m);
+                if (sumKappa) {
+                    FloatVector.fromArray(F, sum, i, m).add(pos).intoArray(sum, i, m);
+                    FloatVector.fromArray(F, sum, d + i, m).add(neg).intoArray(sum, d + i, m);
                 }
+                FloatVector ca = FloatVector.fromArray(F, cos, co + i, m), sa = FloatVector.fromArray(F, sin, so + i, m);
+                FloatVector cb = FloatVector.fromArray(F, cos, co + d + i, m), sb = FloatVector.fromArray(F, sin, so + d + i, m);
+                pos.rearrange(AttentionRotary.SWAP).fma(sa.mul(sign), pos.mul(ca)).intoArray(rk, ro + i, m);
+                neg.rearrange(AttentionRotary.SWAP).fma(sb.mul(sign), neg.mul(cb)).intoArray(rk, ro + d + i, m);
             }
-            rotate(w.kap, ro, g.tables, n, 1f, w.rk, ro);
-            int so = t * wv;
+            int vr = t * wv;
             for (int j = 0; j < hp; j += L) {
                 VectorMask<Float> m = F.indexInRange(j, half);
-                FloatVector.fromArray(F, v, vo + j, m).intoArray(w.vs, so + j);
-                FloatVector.fromArray(F, v, vo + half + j, m).intoArray(w.vs, so + hp + j);
+                FloatVector.fromArray(F, v, vo + j, m).intoArray(w.vs, vr + j);
+                FloatVector.fromArray(F, v, vo + half + j, m).intoArray(w.vs, vr + hp + j);
             }
         }
     }
@@ -231,7 +235,7 @@ final class CpuLinearAttention implements LinearAttention {
         float[] o = out.array();
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
-            queryRows(g, w, p, h, t0, rows);
+            queryRows(g, w, p, h, t0, rows, false);
             ab(tiles, g.dd, hp, w.prot[0], 0, g.ddp, g.state, so, wv, w.blockOut, 0, wv);
             ab(tiles, g.dd, hp, w.prot[1], 0, g.ddp, g.state, so + hp, wv, w.blockOut, hp, wv);
             for (int t = 0; t < rows; t++) {
@@ -247,48 +251,60 @@ final class CpuLinearAttention implements LinearAttention {
     }
 
     /**
-     * Fills, for the tokens {@code [t0, t0+rows)}, the rows φsim, φopp ({@code phi}), their rotations
-     * ({@code prot}) and {@code invZ = 1/(φ·m + 1e-6)} for both flows.
+     * Fills, for the tokens {@code [t0, t0+rows)}, the rotated features of both flows ({@code prot}),
+     * {@code invZ = 1/(φ·m + 1e-6)} and, with {@code keepPhi} (the backward), the features φsim, φopp themselves
+     * ({@code phi}).
      *
-     * <p>Only one of q⁺, q⁻ is non-zero, so each flow needs one exponential per channel: the temperature of the
-     * active half is selected by the sign of q, and the result goes to that half (the other gets 0).
+     * <p>One fused loop per token over the d query channels. Only one of q⁺, q⁻ is non-zero, so each flow needs
+     * one exponential per channel: the temperature of the active half is selected by the sign of q, and the
+     * result goes to that half (channel i or d+i; the other gets 0). The two halves are dotted with m and
+     * rotated in the same pass.
      */
-    private static void queryRows(Call g, Scratch w, int p, int h, int t0, int rows) {
+    private static void queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi) {
         int d = g.d, dd = g.dd, ddp = g.ddp, so = h * dd, mo = g.stateMOffset(p * g.heads + h);
         float[] q = g.q.array(), sig1 = g.sig[0], sig2 = g.sig[1], state = g.state;
-        float[] phi0 = w.phi[0], phi1 = w.phi[1];
-        FloatVector zero = FloatVector.zero(F);
+        float[] phi0 = w.phi[0], phi1 = w.phi[1], prot0 = w.prot[0], prot1 = w.prot[1];
+        float[] sin = g.tables.sin(), cos = g.tables.cos();
+        FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
             int n = t0 + t, qo = g.q.at(p, n) + h * d, ro = t * ddp;
+            int sn = g.tables.sinOffset() + n * dd, cn = g.tables.cosOffset() + n * dd;
+            FloatVector z0 = zero, z1 = zero;
             for (int i = 0; i < d; i += L) {
                 VectorMask<Float> m = F.indexInRange(i, d);
                 FloatVector qv = FloatVector.fromArray(F, q, qo + i, m);
                 VectorMask<Float> neg = qv.compare(VectorOperators.LT, 0f);
                 FloatVector a = qv.abs();
-                // sim: [q⁺σ1[:d], q⁻σ1[d:]]        opp: [q⁻σ2[:d], q⁺σ2[d:]]
-                FloatVector s1a = FloatVector.fromArray(F, sig1, so + i, m);
-                FloatVector s1b = FloatVector.fromArray(F, sig1, so + d + i, m);
-                FloatVector e1 = a.mul(s1a.blend(s1b, neg)).lanewise(VectorOperators.EXPM1);
-                FloatVector first1 = e1.blend(zero, neg);
-                first1.intoArray(phi0, ro + i, m);
-                e1.sub(first1).intoArray(phi0, ro + d + i, m);
-                FloatVector s2a = FloatVector.fromArray(F, sig2, so + i, m);
-                FloatVector s2b = FloatVector.fromArray(F, sig2, so + d + i, m);
-                FloatVector e2 = a.mul(s2b.blend(s2a, neg)).lanewise(VectorOperators.EXPM1);
-                FloatVector first2 = zero.blend(e2, neg);
-                first2.intoArray(phi1, ro + i, m);
-                e2.sub(first2).intoArray(phi1, ro + d + i, m);
-            }
-            FloatVector z0 = zero, z1 = zero;
-            for (int i = 0; i < ddp; i += L) {
-                FloatVector mv = FloatVector.fromArray(F, state, mo + i);
-                z0 = FloatVector.fromArray(F, phi0, ro + i).fma(mv, z0);
-                z1 = FloatVector.fromArray(F, phi1, ro + i).fma(mv, z1);
+                FloatVector ma = FloatVector.fromArray(F, state, mo + i, m), mb = FloatVector.fromArray(F, state, mo + d + i, m);
+                FloatVector ca = FloatVector.fromArray(F, cos, cn + i, m), cb = FloatVector.fromArray(F, cos, cn + d + i, m);
+                FloatVector sa = FloatVector.fromArray(F, sin, sn + i, m).mul(sign);
+                FloatVector sb = FloatVector.fromArray(F, sin, sn + d + i, m).mul(sign);
+                // sim: [q⁺σ1[:d], q⁻σ1[d:]]
+                FloatVector s1a = FloatVector.fromArray(F, sig1, so + i, m), s1b = FloatVector.fromArray(F, sig1, so + d + i, m);
+                FloatVector e = a.mul(s1a.blend(s1b, neg)).lanewise(VectorOperators.EXPM1);
+                FloatVector first = e.blend(zero, neg), second = e.sub(first);
+                z0 = first.fma(ma, second.fma(mb, z0));
+                first.rearrange(AttentionRotary.SWAP).fma(sa, first.mul(ca)).intoArray(prot0, ro + i, m);
+                second.rearrange(AttentionRotary.SWAP).fma(sb, second.mul(cb)).intoArray(prot0, ro + d + i, m);
+                if (keepPhi) {
+                    first.intoArray(phi0, ro + i, m);
+                    second.intoArray(phi0, ro + d + i, m);
+                }
+                // opp: [q⁻σ2[:d], q⁺σ2[d:]]
+                FloatVector s2a = FloatVector.fromArray(F, sig2, so + i, m), s2b = FloatVector.fromArray(F, sig2, so + d + i, m);
+                e = a.mul(s2b.blend(s2a, neg)).lanewise(VectorOperators.EXPM1);
+                first = zero.blend(e, neg);
+                second = e.sub(first);
+                z1 = first.fma(ma, second.fma(mb, z1));
+                first.rearrange(AttentionRotary.SWAP).fma(sa, first.mul(ca)).intoArray(prot1, ro + i, m);
+                second.rearrange(AttentionRotary.SWAP).fma(sb, second.mul(cb)).intoArray(prot1, ro + d + i, m);
+                if (keepPhi) {
+                    first.intoArray(phi1, ro + i, m);
+                    second.intoArray(phi1, ro + d + i, m);
+                }
             }
             w.invZ[0][t] = 1f / (z0.reduceLanes(VectorOperators.ADD) + Z_EPS);
             w.invZ[1][t] = 1f / (z1.reduceLanes(VectorOperators.ADD) + Z_EPS);
-            rotate(phi0, ro, g.tables, n, 1f, w.prot[0], ro);
-            rotate(phi1, ro, g.tables, n, 1f, w.prot[1], ro);
         }
     }
 
@@ -303,7 +319,7 @@ final class CpuLinearAttention implements LinearAttention {
         float[] gArr = dOut.array(), state = g.state;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
-            queryRows(g, w, p, h, t0, rows);
+            queryRows(g, w, p, h, t0, rows, true);
             // da_f = g_f / z_f, each flow in its vector-aligned half of the row; the padding stays zero.
             for (int t = 0; t < rows; t++) {
                 int go = dOut.at(p, t0 + t) + h * d, ro = t * wv;
@@ -326,42 +342,57 @@ final class CpuLinearAttention implements LinearAttention {
         }
     }
 
-    /** The per-token tail of the query backward: dz, dφ, the dm and dσ sums, and dq for token {@code n}. */
+    /**
+     * The per-token tail of the query backward for token {@code n} (row {@code t} of the block): dz for both
+     * flows, then one fused loop over the d query channels that rotates dP back, adds dz·m, adds dz·φ into the
+     * dm sum, and applies the chain rule through φ = exp(x⊙σ) − 1 with x = [q⁺,q⁻] (sim) or [q⁻,q⁺] (opp):
+     * g = dφ⊙(φ+1), dσ += g⊙x, dq = ±g⊙σ on the active half.
+     */
     private static void queryGradient(Call g, Scratch w, int p, int h, int n, int t, int mo, TokenRows dqRows) {
         int d = g.d, dd = g.dd, ddp = g.ddp, ro = t * ddp, so = h * dd;
-        float[] state = g.state;
-        for (int f = 0; f < 2; f++) {
-            float[] prot = w.prot[f], dp = w.dp[f], phi = w.phi[f], dphi = w.dphi[f];
-            FloatVector acc = FloatVector.zero(F);
-            for (int i = 0; i < ddp; i += L) {
-                acc = FloatVector.fromArray(F, prot, ro + i).fma(FloatVector.fromArray(F, dp, ro + i), acc);
-            }
-            float dz = -acc.reduceLanes(VectorOperators.ADD) * w.invZ[f][t];
-            rotateBack(dp, ro, g.tables, n, 1f, dphi, 0);
-            FloatVector dzv = FloatVector.broadcast(F, dz);
-            for (int i = 0; i < ddp; i += L) {
-                FloatVector.fromArray(F, state, mo + i).fma(dzv, FloatVector.fromArray(F, dphi, i)).intoArray(dphi, i);
-                dzv.fma(FloatVector.fromArray(F, phi, ro + i), FloatVector.fromArray(F, w.blockM, i))
-                        .intoArray(w.blockM, i);
-            }
+        float[] state = g.state, prot0 = w.prot[0], prot1 = w.prot[1], dp0 = w.dp[0], dp1 = w.dp[1];
+        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+        for (int i = 0; i < ddp; i += L) {
+            acc0 = FloatVector.fromArray(F, prot0, ro + i).fma(FloatVector.fromArray(F, dp0, ro + i), acc0);
+            acc1 = FloatVector.fromArray(F, prot1, ro + i).fma(FloatVector.fromArray(F, dp1, ro + i), acc1);
         }
-        // Chain rule through φ = exp(x⊙σ) − 1 and x = [q⁺,q⁻] (sim) or [q⁻,q⁺] (opp): g = dφ⊙(φ+1).
+        FloatVector dz0 = FloatVector.broadcast(F, -acc0.reduceLanes(VectorOperators.ADD) * w.invZ[0][t]);
+        FloatVector dz1 = FloatVector.broadcast(F, -acc1.reduceLanes(VectorOperators.ADD) * w.invZ[1][t]);
         float[] q = g.q.array(), dq = dqRows.array(), sig1 = g.sig[0], sig2 = g.sig[1];
-        float[] phi0 = w.phi[0], phi1 = w.phi[1], dphi0 = w.dphi[0], dphi1 = w.dphi[1], sig = w.blockSig;
+        float[] phi0 = w.phi[0], phi1 = w.phi[1], dm = w.blockM, dsig = w.blockSig;
+        float[] sin = g.tables.sin(), cos = g.tables.cos();
+        int sn = g.tables.sinOffset() + n * dd, cn = g.tables.cosOffset() + n * dd;
         int qo = g.q.at(p, n) + h * d, dqo = dqRows.at(p, n) + h * d;
         FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
+        FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int i = 0; i < d; i += L) {
             VectorMask<Float> m = F.indexInRange(i, d);
+            FloatVector ma = FloatVector.fromArray(F, state, mo + i, m), mb = FloatVector.fromArray(F, state, mo + d + i, m);
+            FloatVector ca = FloatVector.fromArray(F, cos, cn + i, m), cb = FloatVector.fromArray(F, cos, cn + d + i, m);
+            FloatVector sa = FloatVector.fromArray(F, sin, sn + i, m).mul(sign);
+            FloatVector sb = FloatVector.fromArray(F, sin, sn + d + i, m).mul(sign);
+            // dφ = rotᵀ(dP) + dz·m, per flow and half.
+            FloatVector y = FloatVector.fromArray(F, dp0, ro + i, m);
+            FloatVector dphiS0 = y.fma(ca, y.mul(sa).rearrange(AttentionRotary.SWAP)).add(dz0.mul(ma));
+            y = FloatVector.fromArray(F, dp0, ro + d + i, m);
+            FloatVector dphiS1 = y.fma(cb, y.mul(sb).rearrange(AttentionRotary.SWAP)).add(dz0.mul(mb));
+            y = FloatVector.fromArray(F, dp1, ro + i, m);
+            FloatVector dphiO0 = y.fma(ca, y.mul(sa).rearrange(AttentionRotary.SWAP)).add(dz1.mul(ma));
+            y = FloatVector.fromArray(F, dp1, ro + d + i, m);
+            FloatVector dphiO1 = y.fma(cb, y.mul(sb).rearrange(AttentionRotary.SWAP)).add(dz1.mul(mb));
+            FloatVector phiS0 = FloatVector.fromArray(F, phi0, ro + i, m), phiS1 = FloatVector.fromArray(F, phi0, ro + d + i, m);
+            FloatVector phiO0 = FloatVector.fromArray(F, phi1, ro + i, m), phiO1 = FloatVector.fromArray(F, phi1, ro + d + i, m);
+            // dm += dz·φ (both flows)
+            dz0.fma(phiS0, dz1.fma(phiO0, FloatVector.fromArray(F, dm, i, m))).intoArray(dm, i, m);
+            dz0.fma(phiS1, dz1.fma(phiO1, FloatVector.fromArray(F, dm, d + i, m))).intoArray(dm, d + i, m);
+            FloatVector gs0 = dphiS0.mul(phiS0.add(one)), gs1 = dphiS1.mul(phiS1.add(one));
+            FloatVector go0 = dphiO0.mul(phiO0.add(one)), go1 = dphiO1.mul(phiO1.add(one));
             FloatVector qv = FloatVector.fromArray(F, q, qo + i, m);
             FloatVector qp = qv.max(zero), qn = qv.neg().max(zero);
-            FloatVector gs0 = FloatVector.fromArray(F, dphi0, i, m).mul(FloatVector.fromArray(F, phi0, ro + i, m).add(one));
-            FloatVector gs1 = FloatVector.fromArray(F, dphi0, d + i, m).mul(FloatVector.fromArray(F, phi0, ro + d + i, m).add(one));
-            FloatVector go0 = FloatVector.fromArray(F, dphi1, i, m).mul(FloatVector.fromArray(F, phi1, ro + i, m).add(one));
-            FloatVector go1 = FloatVector.fromArray(F, dphi1, d + i, m).mul(FloatVector.fromArray(F, phi1, ro + d + i, m).add(one));
-            gs0.fma(qp, FloatVector.fromArray(F, sig, i, m)).intoArray(sig, i, m);
-            gs1.fma(qn, FloatVector.fromArray(F, sig, d + i, m)).intoArray(sig, d + i, m);
-            go0.fma(qn, FloatVector.fromArray(F, sig, ddp + i, m)).intoArray(sig, ddp + i, m);
-            go1.fma(qp, FloatVector.fromArray(F, sig, ddp + d + i, m)).intoArray(sig, ddp + d + i, m);
+            gs0.fma(qp, FloatVector.fromArray(F, dsig, i, m)).intoArray(dsig, i, m);
+            gs1.fma(qn, FloatVector.fromArray(F, dsig, d + i, m)).intoArray(dsig, d + i, m);
+            go0.fma(qn, FloatVector.fromArray(F, dsig, ddp + i, m)).intoArray(dsig, ddp + i, m);
+            go1.fma(qp, FloatVector.fromArray(F, dsig, ddp + d + i, m)).intoArray(dsig, ddp + d + i, m);
             FloatVector viaPos = gs0.mul(FloatVector.fromArray(F, sig1, so + i, m))
                     .add(go1.mul(FloatVector.fromArray(F, sig2, so + d + i, m)));
             FloatVector viaNeg = gs1.mul(FloatVector.fromArray(F, sig1, so + d + i, m))
@@ -420,8 +451,10 @@ final class CpuLinearAttention implements LinearAttention {
         Scratch w = scratch.get().fit(g);
         int p = bh / g.heads, h = bh % g.heads, d = g.d, dd = g.dd, ddp = g.ddp, half = g.half, hp = g.hp, wv = g.wv;
         int go = bh * g.gradSize, mo = go + dd * wv, to = mo + ddp;
-        float[] grads = g.grads, k = g.k.array(), dk = dkRows.array(), dv = dvRows.array();
+        float[] grads = g.grads, k = g.k.array(), dk = dkRows.array(), dv = dvRows.array(), kap = w.kap, dr = w.dp[0];
+        float[] sin = g.tables.sin(), cos = g.tables.cos();
         FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
+        FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
             keyRows(g, w, p, h, t0, rows, false);
@@ -429,15 +462,23 @@ final class CpuLinearAttention implements LinearAttention {
             ab(tiles, dd, wv, w.rk, 0, ddp, grads, go, wv, w.blockOut, 0, wv);  // dv = R·dS / N
             for (int t = 0; t < rows; t++) {
                 int n = t0 + t, ro = t * ddp;
-                rotateBack(w.dp[0], ro, g.tables, n, 1f, w.dphi[0], 0);
+                int sn = g.tables.sinOffset() + n * dd, cn = g.tables.cosOffset() + n * dd;
                 int ko = g.k.at(p, n) + h * d, dko = dkRows.at(p, n) + h * d;
+                // dκ = rotᵀ(dR) + dm/N, then through κ = exp([k⁺,k⁻]) − 1 on the active half.
                 for (int i = 0; i < d; i += L) {
                     VectorMask<Float> m = F.indexInRange(i, d);
+                    FloatVector ca = FloatVector.fromArray(F, cos, cn + i, m), cb = FloatVector.fromArray(F, cos, cn + d + i, m);
+                    FloatVector sa = FloatVector.fromArray(F, sin, sn + i, m).mul(sign);
+                    FloatVector sb = FloatVector.fromArray(F, sin, sn + d + i, m).mul(sign);
+                    FloatVector y = FloatVector.fromArray(F, dr, ro + i, m);
+                    FloatVector gPos = y.fma(ca, y.mul(sa).rearrange(AttentionRotary.SWAP))
+                            .add(FloatVector.fromArray(F, grads, mo + i, m))
+                            .mul(FloatVector.fromArray(F, kap, ro + i, m).add(one));
+                    y = FloatVector.fromArray(F, dr, ro + d + i, m);
+                    FloatVector gNeg = y.fma(cb, y.mul(sb).rearrange(AttentionRotary.SWAP))
+                            .add(FloatVector.fromArray(F, grads, mo + d + i, m))
+                            .mul(FloatVector.fromArray(F, kap, ro + d + i, m).add(one));
                     FloatVector kv = FloatVector.fromArray(F, k, ko + i, m);
-                    FloatVector gPos = FloatVector.fromArray(F, w.dphi[0], i, m).add(FloatVector.fromArray(F, grads, mo + i, m))
-                            .mul(FloatVector.fromArray(F, w.kap, ro + i, m).add(one));
-                    FloatVector gNeg = FloatVector.fromArray(F, w.dphi[0], d + i, m).add(FloatVector.fromArray(F, grads, mo + d + i, m))
-                            .mul(FloatVector.fromArray(F, w.kap, ro + d + i, m).add(one));
                     zero.blend(gPos, kv.compare(VectorOperators.GT, 0f))
                             .blend(gNeg.neg(), kv.compare(VectorOperators.LT, 0f))
                             .intoArray(dk, dko + i, m);
@@ -542,7 +583,7 @@ final class CpuLinearAttention implements LinearAttention {
     private static final class Scratch {
         private int d = -1;
         float[] kap, rk, vs, blockS, blockM, blockOut, da, blockSig;
-        final float[][] phi = new float[2][], prot = new float[2][], dp = new float[2][], dphi = new float[2][];
+        final float[][] phi = new float[2][], prot = new float[2][], dp = new float[2][];
         final float[][] invZ = {new float[BLOCK], new float[BLOCK]};
         double[] sums;
 
@@ -567,7 +608,6 @@ final class CpuLinearAttention implements LinearAttention {
                 phi[f] = new float[rowsF];
                 prot[f] = new float[rowsF];
                 dp[f] = new float[rowsF];
-                dphi[f] = new float[ddp + L];
             }
             sums = new double[ddp * wv + 3 * ddp];
             return this;
