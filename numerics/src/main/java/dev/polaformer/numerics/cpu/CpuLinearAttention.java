@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,8 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
  * {@value #BLOCK} tokens whose rows are built in per-thread scratch and multiplied while they sit in L1:
  * <ol>
  *   <li><em>keys</em>: κ = exp([k⁺,k⁻]) − 1, its rotation R, and the block sums Σκ and Rᵀ·[v¹|v²] (one
- *       {@code 2d × d} product holds S1 and S2 side by side). Block sums are float; they are added into
- *       double accumulators, so the reduction over thousands of tokens keeps double accuracy.</li>
+ *       product holds S1 and S2 side by side). Block sums are float; they are added into double accumulators,
+ *       so the reduction over thousands of tokens keeps double accuracy.</li>
  *   <li><em>queries</em>: φsim, φopp, their normalisers z = φ·m + 1e-6 and rotations, then
  *       {@code out_f = rot(φ_f)·S_f / z} as a (block × 2d)·(2d × d/2) product per flow.</li>
  * </ol>
@@ -42,10 +43,17 @@ import jdk.incubator.vector.VectorSpecies;
  * threads (batch 1 with one head is the common inference case), the tokens of each pair are split into
  * chunks whose partial sums are reduced between the passes; otherwise a chunk is the whole sequence.
  *
- * <p><b>Layout of the scratch rows.</b> Feature rows (κ, R, φ, rot φ, dP) hold 2d values padded to a vector
- * multiple ({@code ddp}); value rows hold the two halves v¹, v² each padded to a vector multiple
- * ({@code hp}), so each flow's half of S is a vector-aligned column block. Padding lanes stay zero, which the
- * products rely on.
+ * <p><b>Scratch layout.</b> Each block's inputs are first copied into per-thread scratch rows, padded so that
+ * every vector operation is a whole, unmasked vector: a feature row (κ, R, φ, rot φ, dP, the table rows)
+ * holds its two halves (channels {@code [0,d)} and {@code [d,2d)}) at offsets 0 and {@code dp}, each padded to
+ * a vector multiple; a value row holds v¹ and v² at offsets 0 and {@code hp}. Padding lanes are zero and stay
+ * zero through every step, which the products and dot products rely on.
+ *
+ * <p><b>Why no masks in the hot methods.</b> C1 expands each masked Vector API call into a large amount of IR;
+ * a method with a few dozen of them fails to compile at tier 3 ("out of virtual registers") and then never
+ * reaches C2, so it runs the Vector API boxed, 10–20× slower, for the rest of the run (seen on JDK 25 in one
+ * start out of two or three). The copies in and out are {@code System.arraycopy}; the vector methods are kept
+ * to a size C1 accepts.
  *
  * <p><b>Overflow.</b> exp(k) overflows float32 above k ≈ 88.7. Instead of testing every key, the kernel
  * checks that m and S are finite after the reduction and only then looks for the offending key, so that the
@@ -57,6 +65,7 @@ final class CpuLinearAttention implements LinearAttention {
 
     private static final VectorSpecies<Float> F = Simd.F;
     private static final int L = Simd.L;
+    private static final VectorShuffle<Float> SWAP = AttentionRotary.SWAP;
     private static final float Z_EPS = 1e-6f;
 
     private final HeapMemory memory;
@@ -107,55 +116,53 @@ final class CpuLinearAttention implements LinearAttention {
     /** κ, m and S = Σ rot(κ)·vᵀ over one chunk of one (batch, head), into its double partial sums. */
     private void keyPass(Call g, int bh, int chunk) {
         Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads;
+        int p = bh / g.heads, h = bh % g.heads, fw = g.fw, wv = g.wv;
         int part = (bh * g.chunks + chunk) * g.keyPart;
         Arrays.fill(g.partials, part, part + g.keyPart, 0);
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
+            loadKeys(g, w, p, h, t0, rows);
             Arrays.fill(w.blockM, 0f);
-            keyRows(g, w, p, h, t0, rows, true);
-            atb(rows, g.dd, g.wv, w.rk, 0, g.ddp, w.vs, 0, g.wv, w.blockS, 0, g.wv);
-            addTo(g.partials, part, w.blockS, g.dd * g.wv);
-            addTo(g.partials, part + g.dd * g.wv, w.blockM, g.dd);
+            keyFeatures(w.x, w.sin, w.cos, rows, g.dp, true, w.kap, w.rk, w.blockM);
+            atb(rows, fw, wv, w.rk, 0, fw, w.vs, 0, wv, w.blockS, 0, wv);
+            addTo(g.partials, part, w.blockS, fw * wv);
+            addTo(g.partials, part + fw * wv, w.blockM, fw);
         }
     }
 
+    /** Copies the keys, split values and table rows of tokens {@code [t0, t0+rows)} into scratch. */
+    private static void loadKeys(Call g, Scratch w, int p, int h, int t0, int rows) {
+        int d = g.d, half = g.half;
+        g.k.copyIn(p, t0, rows, h * d, d, w.x, 0, g.dp);
+        g.v.copyIn(p, t0, rows, h * d, half, w.vs, 0, g.wv);
+        g.v.copyIn(p, t0, rows, h * d + half, half, w.vs, g.hp, g.wv);
+        g.tables.copyRows(t0, rows, 2, g.dp, w.sin, w.cos, g.fw);
+    }
+
     /**
-     * Fills, for the tokens {@code [t0, t0+rows)}, the scratch rows κ ({@code kap}), rot(κ) ({@code rk}) and the
-     * split values ({@code vs}); with {@code sumKappa}, also adds κ into {@code blockM}.
-     *
-     * <p>One fused loop per token over the d key channels: each vector of k yields κ⁺ (channels i) and κ⁻
-     * (channels d+i) with one exponential, and both are rotated at once (formulas in {@link AttentionRotary}).
+     * κ = exp([k⁺,k⁻]) − 1 and its rotation for {@code rows} key rows {@code k (rows × dp)}: one exponential
+     * per channel gives κ⁺ (first half) and κ⁻ (second half). With {@code sum}, κ is added into {@code m}.
      */
-    private static void keyRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean sumKappa) {
-        int d = g.d, dd = g.dd, ddp = g.ddp, half = g.half, hp = g.hp, wv = g.wv;
-        float[] k = g.k.array(), v = g.v.array(), kap = w.kap, rk = w.rk, sum = w.blockM;
-        float[] sin = g.tables.sin(), cos = g.tables.cos();
+    private static void keyFeatures(float[] k, float[] sin, float[] cos, int rows, int dp, boolean sum,
+                                    float[] kap, float[] rk, float[] m) {
+        int fw = 2 * dp;
         FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
-            int n = t0 + t, ko = g.k.at(p, n) + h * d, vo = g.v.at(p, n) + h * d, ro = t * ddp;
-            int so = g.tables.sinOffset() + n * dd, co = g.tables.cosOffset() + n * dd;
-            for (int i = 0; i < d; i += L) {
-                VectorMask<Float> m = F.indexInRange(i, d);
-                FloatVector kv = FloatVector.fromArray(F, k, ko + i, m);
+            int ko = t * dp, ro = t * fw;
+            for (int i = 0; i < dp; i += L) {
+                FloatVector kv = FloatVector.fromArray(F, k, ko + i);
                 FloatVector e = kv.abs().lanewise(VectorOperators.EXPM1);
                 FloatVector pos = e.blend(zero, kv.compare(VectorOperators.LT, 0f)), neg = e.sub(pos);
-                pos.intoArray(kap, ro + i, m);
-                neg.intoArray(kap, ro + d + i, m);
-                if (sumKappa) {
-                    FloatVector.fromArray(F, sum, i, m).add(pos).intoArray(sum, i, m);
-                    FloatVector.fromArray(F, sum, d + i, m).add(neg).intoArray(sum, d + i, m);
+                int a = ro + i, b = ro + dp + i;
+                pos.intoArray(kap, a);
+                neg.intoArray(kap, b);
+                if (sum) {
+                    FloatVector.fromArray(F, m, i).add(pos).intoArray(m, i);
+                    FloatVector.fromArray(F, m, dp + i).add(neg).intoArray(m, dp + i);
                 }
-                FloatVector ca = FloatVector.fromArray(F, cos, co + i, m), sa = FloatVector.fromArray(F, sin, so + i, m);
-                FloatVector cb = FloatVector.fromArray(F, cos, co + d + i, m), sb = FloatVector.fromArray(F, sin, so + d + i, m);
-                pos.rearrange(AttentionRotary.SWAP).fma(sa.mul(sign), pos.mul(ca)).intoArray(rk, ro + i, m);
-                neg.rearrange(AttentionRotary.SWAP).fma(sb.mul(sign), neg.mul(cb)).intoArray(rk, ro + d + i, m);
-            }
-            int vr = t * wv;
-            for (int j = 0; j < hp; j += L) {
-                VectorMask<Float> m = F.indexInRange(j, half);
-                FloatVector.fromArray(F, v, vo + j, m).intoArray(w.vs, vr + j);
-                FloatVector.fromArray(F, v, vo + half + j, m).intoArray(w.vs, vr + hp + j);
+                FloatVector sa = FloatVector.fromArray(F, sin, a).mul(sign), sb = FloatVector.fromArray(F, sin, b).mul(sign);
+                pos.rearrange(SWAP).fma(sa, pos.mul(FloatVector.fromArray(F, cos, a))).intoArray(rk, a);
+                neg.rearrange(SWAP).fma(sb, neg.mul(FloatVector.fromArray(F, cos, b))).intoArray(rk, b);
             }
         }
     }
@@ -176,12 +183,12 @@ final class CpuLinearAttention implements LinearAttention {
 
     /**
      * Sums the chunks of one (batch, head), checks the sums are finite and stores the float state the
-     * query pass reads: {@code S (dd × wv)}, {@code m (ddp)} and, for the backward, {@code Sᵀ (wv × ddp)}.
+     * query pass reads: {@code S/N (fw × wv)}, {@code m (fw)} and, for the backward, {@code (S/N)ᵀ (wv × fw)}.
      *
      * @return false if a sum is not finite (a key overflowed exp)
      */
     private boolean reduceKeys(Call g, int bh) {
-        int dd = g.dd, wv = g.wv, ddp = g.ddp, size = dd * wv;
+        int fw = g.fw, wv = g.wv, size = fw * wv;
         double[] sum = scratch.get().fit(g).sums;
         Arrays.fill(sum, 0, g.keyPart, 0);
         for (int c = 0; c < g.chunks; c++) {
@@ -192,21 +199,16 @@ final class CpuLinearAttention implements LinearAttention {
             if (!Double.isFinite(sum[x])) return false;
         }
         double inv = 1.0 / g.n;
-        int so = bh * g.stateSize, mo = so + size, to = mo + ddp;
-        for (int x = 0; x < size; x++) g.state[so + x] = (float) (sum[x] * inv);
-        Arrays.fill(g.state, mo, mo + ddp, 0f);
-        for (int i = 0; i < dd; i++) g.state[mo + i] = (float) (sum[size + i] * inv);
-        if (g.backward) transpose(g.state, so, dd, wv, g.state, to, ddp);
+        int so = bh * g.stateSize;
+        for (int x = 0; x < size + fw; x++) g.state[so + x] = (float) (sum[x] * inv);
+        if (g.backward) transpose(g.state, so, fw, wv, g.state, so + size + fw);
         return true;
     }
 
-    /** {@code dst[j·ldd + i] = src[so + i·cols + j]}, the padding columns {@code [rows, ldd)} zeroed. */
-    private static void transpose(float[] src, int so, int rows, int cols, float[] dst, int to, int ldd) {
-        for (int j = 0; j < cols; j++) {
-            int o = to + j * ldd;
-            for (int i = 0; i < rows; i++) dst[o + i] = src[so + i * cols + j];
-            Arrays.fill(dst, o + rows, o + ldd, 0f);
-        }
+    /** {@code dst[to + j·rows + i] = src[so + i·cols + j]}. */
+    private static void transpose(float[] src, int so, int rows, int cols, float[] dst, int to) {
+        for (int j = 0; j < cols; j++)
+            for (int i = 0; i < rows; i++) dst[to + j * rows + i] = src[so + i * cols + j];
     }
 
     private static ArithmeticException keyOverflow(Call g, int p, int h) {
@@ -231,80 +233,77 @@ final class CpuLinearAttention implements LinearAttention {
 
     private void queryForward(Call g, int bh, int chunk, TokenRows out) {
         Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads, so = bh * g.stateSize, half = g.half, hp = g.hp, wv = g.wv;
-        float[] o = out.array();
+        int p = bh / g.heads, h = bh % g.heads, so = bh * g.stateSize, fw = g.fw, hp = g.hp, wv = g.wv;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
             queryRows(g, w, p, h, t0, rows, false);
-            ab(tiles, g.dd, hp, w.prot[0], 0, g.ddp, g.state, so, wv, w.blockOut, 0, wv);
-            ab(tiles, g.dd, hp, w.prot[1], 0, g.ddp, g.state, so + hp, wv, w.blockOut, hp, wv);
-            for (int t = 0; t < rows; t++) {
-                int oo = out.at(p, t0 + t) + h * g.d, bo = t * wv;
-                FloatVector z0 = FloatVector.broadcast(F, w.invZ[0][t]), z1 = FloatVector.broadcast(F, w.invZ[1][t]);
-                for (int j = 0; j < half; j += L) {
-                    VectorMask<Float> m = F.indexInRange(j, half);
-                    FloatVector.fromArray(F, w.blockOut, bo + j).mul(z0).intoArray(o, oo + j, m);
-                    FloatVector.fromArray(F, w.blockOut, bo + hp + j).mul(z1).intoArray(o, oo + half + j, m);
-                }
+            for (int f = 0; f < 2; f++) {
+                ab(tiles, fw, hp, w.prot[f], 0, fw, g.state, so + f * hp, wv, w.rowsV, f * hp, wv);
             }
+            scaleHalves(w.rowsV, rows, hp, w.invZ[0], w.invZ[1]);
+            out.copyOut(p, t0, rows, h * g.d, g.half, w.rowsV, 0, wv);
+            out.copyOut(p, t0, rows, h * g.d + g.half, g.half, w.rowsV, hp, wv);
         }
     }
 
     /**
-     * Fills, for the tokens {@code [t0, t0+rows)}, the rotated features of both flows ({@code prot}),
-     * {@code invZ = 1/(φ·m + 1e-6)} and, with {@code keepPhi} (the backward), the features φsim, φopp themselves
-     * ({@code phi}).
-     *
-     * <p>One fused loop per token over the d query channels. Only one of q⁺, q⁻ is non-zero, so each flow needs
-     * one exponential per channel: the temperature of the active half is selected by the sign of q, and the
-     * result goes to that half (channel i or d+i; the other gets 0). The two halves are dotted with m and
-     * rotated in the same pass.
+     * Copies the queries and table rows of tokens {@code [t0, t0+rows)} into scratch and computes, per flow, the
+     * rotated features ({@code prot}), {@code invZ = 1/(φ·m + 1e-6)} and, with {@code keepPhi} (the backward),
+     * the features themselves ({@code phi}).
      */
     private static void queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi) {
-        int d = g.d, dd = g.dd, ddp = g.ddp, so = h * dd, mo = g.stateMOffset(p * g.heads + h);
-        float[] q = g.q.array(), sig1 = g.sig[0], sig2 = g.sig[1], state = g.state;
-        float[] phi0 = w.phi[0], phi1 = w.phi[1], prot0 = w.prot[0], prot1 = w.prot[1];
-        float[] sin = g.tables.sin(), cos = g.tables.cos();
+        g.q.copyIn(p, t0, rows, h * g.d, g.d, w.x, 0, g.dp);
+        g.tables.copyRows(t0, rows, 2, g.dp, w.sin, w.cos, g.fw);
+        int mo = g.stateMOffset(p * g.heads + h);
+        for (int f = 0; f < 2; f++) {
+            queryFeatures(w.x, w.sin, w.cos, rows, g.dp, f == 1, g.sig[f], h * g.fw, g.state, mo,
+                    w.phi[f], w.prot[f], w.invZ[f], keepPhi);
+        }
+    }
+
+    /**
+     * One flow's features for {@code rows} query rows {@code q (rows × dp)}: sim is exp([q⁺σ[:d], q⁻σ[d:]]) − 1,
+     * opp ({@code opposite}) is exp([q⁻σ[:d], q⁺σ[d:]]) − 1. Only one of q⁺, q⁻ is non-zero, so one exponential
+     * per channel suffices: the temperature of the active half is chosen by the sign of q and the result goes to
+     * that half. The two halves are dotted with m and rotated in the same pass.
+     */
+    private static void queryFeatures(float[] q, float[] sin, float[] cos, int rows, int dp, boolean opposite,
+                                      float[] sig, int so, float[] m, int mo, float[] phi, float[] prot,
+                                      float[] invZ, boolean keepPhi) {
+        int fw = 2 * dp;
         FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
-            int n = t0 + t, qo = g.q.at(p, n) + h * d, ro = t * ddp;
-            int sn = g.tables.sinOffset() + n * dd, cn = g.tables.cosOffset() + n * dd;
-            FloatVector z0 = zero, z1 = zero;
-            for (int i = 0; i < d; i += L) {
-                VectorMask<Float> m = F.indexInRange(i, d);
-                FloatVector qv = FloatVector.fromArray(F, q, qo + i, m);
+            int qo = t * dp, ro = t * fw;
+            FloatVector z = zero;
+            for (int i = 0; i < dp; i += L) {
+                FloatVector qv = FloatVector.fromArray(F, q, qo + i);
                 VectorMask<Float> neg = qv.compare(VectorOperators.LT, 0f);
-                FloatVector a = qv.abs();
-                FloatVector ma = FloatVector.fromArray(F, state, mo + i, m), mb = FloatVector.fromArray(F, state, mo + d + i, m);
-                FloatVector ca = FloatVector.fromArray(F, cos, cn + i, m), cb = FloatVector.fromArray(F, cos, cn + d + i, m);
-                FloatVector sa = FloatVector.fromArray(F, sin, sn + i, m).mul(sign);
-                FloatVector sb = FloatVector.fromArray(F, sin, sn + d + i, m).mul(sign);
-                // sim: [q⁺σ1[:d], q⁻σ1[d:]]
-                FloatVector s1a = FloatVector.fromArray(F, sig1, so + i, m), s1b = FloatVector.fromArray(F, sig1, so + d + i, m);
-                FloatVector e = a.mul(s1a.blend(s1b, neg)).lanewise(VectorOperators.EXPM1);
-                FloatVector first = e.blend(zero, neg), second = e.sub(first);
-                z0 = first.fma(ma, second.fma(mb, z0));
-                first.rearrange(AttentionRotary.SWAP).fma(sa, first.mul(ca)).intoArray(prot0, ro + i, m);
-                second.rearrange(AttentionRotary.SWAP).fma(sb, second.mul(cb)).intoArray(prot0, ro + d + i, m);
+                FloatVector sa = FloatVector.fromArray(F, sig, so + i), sb = FloatVector.fromArray(F, sig, so + dp + i);
+                FloatVector e = qv.abs().mul(opposite ? sb.blend(sa, neg) : sa.blend(sb, neg))
+                        .lanewise(VectorOperators.EXPM1);
+                FloatVector first = opposite ? zero.blend(e, neg) : e.blend(zero, neg), second = e.sub(first);
+                z = first.fma(FloatVector.fromArray(F, m, mo + i), second.fma(FloatVector.fromArray(F, m, mo + dp + i), z));
+                int a = ro + i, b = ro + dp + i;
                 if (keepPhi) {
-                    first.intoArray(phi0, ro + i, m);
-                    second.intoArray(phi0, ro + d + i, m);
+                    first.intoArray(phi, a);
+                    second.intoArray(phi, b);
                 }
-                // opp: [q⁻σ2[:d], q⁺σ2[d:]]
-                FloatVector s2a = FloatVector.fromArray(F, sig2, so + i, m), s2b = FloatVector.fromArray(F, sig2, so + d + i, m);
-                e = a.mul(s2b.blend(s2a, neg)).lanewise(VectorOperators.EXPM1);
-                first = zero.blend(e, neg);
-                second = e.sub(first);
-                z1 = first.fma(ma, second.fma(mb, z1));
-                first.rearrange(AttentionRotary.SWAP).fma(sa, first.mul(ca)).intoArray(prot1, ro + i, m);
-                second.rearrange(AttentionRotary.SWAP).fma(sb, second.mul(cb)).intoArray(prot1, ro + d + i, m);
-                if (keepPhi) {
-                    first.intoArray(phi1, ro + i, m);
-                    second.intoArray(phi1, ro + d + i, m);
-                }
+                FloatVector ssa = FloatVector.fromArray(F, sin, a).mul(sign), ssb = FloatVector.fromArray(F, sin, b).mul(sign);
+                first.rearrange(SWAP).fma(ssa, first.mul(FloatVector.fromArray(F, cos, a))).intoArray(prot, a);
+                second.rearrange(SWAP).fma(ssb, second.mul(FloatVector.fromArray(F, cos, b))).intoArray(prot, b);
             }
-            w.invZ[0][t] = 1f / (z0.reduceLanes(VectorOperators.ADD) + Z_EPS);
-            w.invZ[1][t] = 1f / (z1.reduceLanes(VectorOperators.ADD) + Z_EPS);
+            invZ[t] = 1f / (z.reduceLanes(VectorOperators.ADD) + Z_EPS);
+        }
+    }
+
+    /** Row {@code t} of {@code x (rows × 2hp)}: the first half times {@code s0[t]}, the second times {@code s1[t]}. */
+    private static void scaleHalves(float[] x, int rows, int hp, float[] s0, float[] s1) {
+        for (int t = 0; t < rows; t++) {
+            int o = t * 2 * hp;
+            for (int j = 0; j < hp; j += L) {
+                FloatVector.fromArray(F, x, o + j).mul(s0[t]).intoArray(x, o + j);
+                FloatVector.fromArray(F, x, o + hp + j).mul(s1[t]).intoArray(x, o + hp + j);
+            }
         }
     }
 
@@ -312,135 +311,133 @@ final class CpuLinearAttention implements LinearAttention {
 
     private void queryBackward(Call g, int bh, int chunk, TokenRows dOut, TokenRows dqRows) {
         Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads, d = g.d, dd = g.dd, ddp = g.ddp, half = g.half, hp = g.hp, wv = g.wv;
-        int so = bh * g.stateSize, mo = g.stateMOffset(bh), sto = mo + ddp;
+        int p = bh / g.heads, h = bh % g.heads, d = g.d, dp = g.dp, fw = g.fw, half = g.half, hp = g.hp, wv = g.wv;
+        int mo = g.stateMOffset(bh), sto = mo + fw;
         int part = (bh * g.chunks + chunk) * g.queryPart;
         Arrays.fill(g.partials2, part, part + g.queryPart, 0);
-        float[] gArr = dOut.array(), state = g.state;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
             queryRows(g, w, p, h, t0, rows, true);
-            // da_f = g_f / z_f, each flow in its vector-aligned half of the row; the padding stays zero.
-            for (int t = 0; t < rows; t++) {
-                int go = dOut.at(p, t0 + t) + h * d, ro = t * wv;
-                for (int j = 0; j < hp; j += L) {
-                    VectorMask<Float> m = F.indexInRange(j, half);
-                    FloatVector.fromArray(F, gArr, go + j, m).mul(w.invZ[0][t]).intoArray(w.da, ro + j);
-                    FloatVector.fromArray(F, gArr, go + half + j, m).mul(w.invZ[1][t]).intoArray(w.da, ro + hp + j);
-                }
-            }
+            // da_f = g_f / z_f, each flow in its vector-aligned half of the row.
+            dOut.copyIn(p, t0, rows, h * d, half, w.da, 0, wv);
+            dOut.copyIn(p, t0, rows, h * d + half, half, w.da, hp, wv);
+            scaleHalves(w.da, rows, hp, w.invZ[0], w.invZ[1]);
             for (int f = 0; f < 2; f++) {
-                ab(tiles, half, ddp, w.da, f * hp, wv, state, sto + f * hp * ddp, ddp, w.dp[f], 0, ddp);
-                atb(rows, dd, hp, w.prot[f], 0, ddp, w.da, f * hp, wv, w.blockS, f * hp, wv);
+                ab(tiles, hp, fw, w.da, f * hp, wv, g.state, sto + f * hp * fw, fw, w.dp[f], 0, fw);
+                atb(rows, fw, hp, w.prot[f], 0, fw, w.da, f * hp, wv, w.blockS, f * hp, wv);
             }
-            addTo(g.partials2, part, w.blockS, dd * wv);
+            addTo(g.partials2, part, w.blockS, fw * wv);
             Arrays.fill(w.blockM, 0f);
             Arrays.fill(w.blockSig, 0f);
-            for (int t = 0; t < rows; t++) queryGradient(g, w, p, h, t0 + t, t, mo, dqRows);
-            addTo(g.partials2, part + dd * wv, w.blockM, dd);
-            addTo(g.partials2, part + dd * wv + dd, w.blockSig, 2 * ddp);
+            for (int f = 0; f < 2; f++) {
+                flowGradient(w.x, w.sin, w.cos, rows, dp, f == 1, g.state, mo, w.phi[f], w.prot[f], w.dp[f],
+                        w.invZ[f], w.blockM, w.blockSig, f * fw);
+            }
+            queryInputGradient(w.x, rows, dp, g.sig[0], g.sig[1], h * fw, w.dp[0], w.dp[1]);
+            dqRows.copyOut(p, t0, rows, h * d, d, w.x, 0, dp);
+            addTo(g.partials2, part + fw * wv, w.blockM, fw);
+            addTo(g.partials2, part + fw * wv + fw, w.blockSig, 2 * fw);
         }
     }
 
     /**
-     * The per-token tail of the query backward for token {@code n} (row {@code t} of the block): dz for both
-     * flows, then one fused loop over the d query channels that rotates dP back, adds dz·m, adds dz·φ into the
-     * dm sum, and applies the chain rule through φ = exp(x⊙σ) − 1 with x = [q⁺,q⁻] (sim) or [q⁻,q⁺] (opp):
-     * g = dφ⊙(φ+1), dσ += g⊙x, dq = ±g⊙σ on the active half.
+     * One flow's backward through the normaliser, the rotation and the exponential, for {@code rows} tokens:
+     * <pre>
+     *   dz = −rot(φ)·dP / z      dφ = rotᵀ(dP) + dz·m      dm += dz·φ      g = dφ⊙(φ+1)      dσ += g⊙x
+     * </pre>
+     * with x = [q⁺,q⁻] (sim) or [q⁻,q⁺] (opp). {@code dP} is overwritten with {@code g}.
      */
-    private static void queryGradient(Call g, Scratch w, int p, int h, int n, int t, int mo, TokenRows dqRows) {
-        int d = g.d, dd = g.dd, ddp = g.ddp, ro = t * ddp, so = h * dd;
-        float[] state = g.state, prot0 = w.prot[0], prot1 = w.prot[1], dp0 = w.dp[0], dp1 = w.dp[1];
-        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-        for (int i = 0; i < ddp; i += L) {
-            acc0 = FloatVector.fromArray(F, prot0, ro + i).fma(FloatVector.fromArray(F, dp0, ro + i), acc0);
-            acc1 = FloatVector.fromArray(F, prot1, ro + i).fma(FloatVector.fromArray(F, dp1, ro + i), acc1);
-        }
-        FloatVector dz0 = FloatVector.broadcast(F, -acc0.reduceLanes(VectorOperators.ADD) * w.invZ[0][t]);
-        FloatVector dz1 = FloatVector.broadcast(F, -acc1.reduceLanes(VectorOperators.ADD) * w.invZ[1][t]);
-        float[] q = g.q.array(), dq = dqRows.array(), sig1 = g.sig[0], sig2 = g.sig[1];
-        float[] phi0 = w.phi[0], phi1 = w.phi[1], dm = w.blockM, dsig = w.blockSig;
-        float[] sin = g.tables.sin(), cos = g.tables.cos();
-        int sn = g.tables.sinOffset() + n * dd, cn = g.tables.cosOffset() + n * dd;
-        int qo = g.q.at(p, n) + h * d, dqo = dqRows.at(p, n) + h * d;
+    private static void flowGradient(float[] q, float[] sin, float[] cos, int rows, int dp, boolean opposite,
+                                     float[] m, int mo, float[] phi, float[] prot, float[] dP, float[] invZ,
+                                     float[] dm, float[] dsig, int sigOff) {
+        int fw = 2 * dp;
         FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
         FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
-        for (int i = 0; i < d; i += L) {
-            VectorMask<Float> m = F.indexInRange(i, d);
-            FloatVector ma = FloatVector.fromArray(F, state, mo + i, m), mb = FloatVector.fromArray(F, state, mo + d + i, m);
-            FloatVector ca = FloatVector.fromArray(F, cos, cn + i, m), cb = FloatVector.fromArray(F, cos, cn + d + i, m);
-            FloatVector sa = FloatVector.fromArray(F, sin, sn + i, m).mul(sign);
-            FloatVector sb = FloatVector.fromArray(F, sin, sn + d + i, m).mul(sign);
-            // dφ = rotᵀ(dP) + dz·m, per flow and half.
-            FloatVector y = FloatVector.fromArray(F, dp0, ro + i, m);
-            FloatVector dphiS0 = y.fma(ca, y.mul(sa).rearrange(AttentionRotary.SWAP)).add(dz0.mul(ma));
-            y = FloatVector.fromArray(F, dp0, ro + d + i, m);
-            FloatVector dphiS1 = y.fma(cb, y.mul(sb).rearrange(AttentionRotary.SWAP)).add(dz0.mul(mb));
-            y = FloatVector.fromArray(F, dp1, ro + i, m);
-            FloatVector dphiO0 = y.fma(ca, y.mul(sa).rearrange(AttentionRotary.SWAP)).add(dz1.mul(ma));
-            y = FloatVector.fromArray(F, dp1, ro + d + i, m);
-            FloatVector dphiO1 = y.fma(cb, y.mul(sb).rearrange(AttentionRotary.SWAP)).add(dz1.mul(mb));
-            FloatVector phiS0 = FloatVector.fromArray(F, phi0, ro + i, m), phiS1 = FloatVector.fromArray(F, phi0, ro + d + i, m);
-            FloatVector phiO0 = FloatVector.fromArray(F, phi1, ro + i, m), phiO1 = FloatVector.fromArray(F, phi1, ro + d + i, m);
-            // dm += dz·φ (both flows)
-            dz0.fma(phiS0, dz1.fma(phiO0, FloatVector.fromArray(F, dm, i, m))).intoArray(dm, i, m);
-            dz0.fma(phiS1, dz1.fma(phiO1, FloatVector.fromArray(F, dm, d + i, m))).intoArray(dm, d + i, m);
-            FloatVector gs0 = dphiS0.mul(phiS0.add(one)), gs1 = dphiS1.mul(phiS1.add(one));
-            FloatVector go0 = dphiO0.mul(phiO0.add(one)), go1 = dphiO1.mul(phiO1.add(one));
-            FloatVector qv = FloatVector.fromArray(F, q, qo + i, m);
-            FloatVector qp = qv.max(zero), qn = qv.neg().max(zero);
-            gs0.fma(qp, FloatVector.fromArray(F, dsig, i, m)).intoArray(dsig, i, m);
-            gs1.fma(qn, FloatVector.fromArray(F, dsig, d + i, m)).intoArray(dsig, d + i, m);
-            go0.fma(qn, FloatVector.fromArray(F, dsig, ddp + i, m)).intoArray(dsig, ddp + i, m);
-            go1.fma(qp, FloatVector.fromArray(F, dsig, ddp + d + i, m)).intoArray(dsig, ddp + d + i, m);
-            FloatVector viaPos = gs0.mul(FloatVector.fromArray(F, sig1, so + i, m))
-                    .add(go1.mul(FloatVector.fromArray(F, sig2, so + d + i, m)));
-            FloatVector viaNeg = gs1.mul(FloatVector.fromArray(F, sig1, so + d + i, m))
-                    .add(go0.mul(FloatVector.fromArray(F, sig2, so + i, m)));
-            zero.blend(viaPos, qv.compare(VectorOperators.GT, 0f))
-                    .blend(viaNeg.neg(), qv.compare(VectorOperators.LT, 0f))
-                    .intoArray(dq, dqo + i, m);
+        for (int t = 0; t < rows; t++) {
+            int ro = t * fw;
+            FloatVector acc = zero;
+            for (int i = 0; i < fw; i += L) {
+                acc = FloatVector.fromArray(F, prot, ro + i).fma(FloatVector.fromArray(F, dP, ro + i), acc);
+            }
+            FloatVector dz = FloatVector.broadcast(F, -acc.reduceLanes(VectorOperators.ADD) * invZ[t]);
+            for (int i = 0; i < fw; i += L) {
+                int a = ro + i;
+                FloatVector y = FloatVector.fromArray(F, dP, a), f = FloatVector.fromArray(F, phi, a);
+                FloatVector s = FloatVector.fromArray(F, sin, a).mul(sign);
+                FloatVector dphi = y.fma(FloatVector.fromArray(F, cos, a), y.mul(s).rearrange(SWAP))
+                        .add(dz.mul(FloatVector.fromArray(F, m, mo + i)));
+                dz.fma(f, FloatVector.fromArray(F, dm, i)).intoArray(dm, i);
+                dphi.mul(f.add(one)).intoArray(dP, a);
+            }
+            int qo = t * dp;
+            for (int i = 0; i < dp; i += L) {
+                FloatVector qv = FloatVector.fromArray(F, q, qo + i);
+                FloatVector qp = qv.max(zero), qn = qv.neg().max(zero);
+                FloatVector x0 = opposite ? qn : qp, x1 = opposite ? qp : qn;
+                int a = sigOff + i, b = sigOff + dp + i;
+                FloatVector.fromArray(F, dP, ro + i).fma(x0, FloatVector.fromArray(F, dsig, a)).intoArray(dsig, a);
+                FloatVector.fromArray(F, dP, ro + dp + i).fma(x1, FloatVector.fromArray(F, dsig, b)).intoArray(dsig, b);
+            }
+        }
+    }
+
+    /**
+     * dq from the two flows' {@code g = dφ⊙(φ+1)} ({@code gs}, {@code go}): on q > 0 the active halves are sim's
+     * first and opp's second, on q < 0 sim's second and opp's first; {@code q} is overwritten with dq.
+     */
+    private static void queryInputGradient(float[] q, int rows, int dp, float[] sig1, float[] sig2, int so,
+                                           float[] gs, float[] go) {
+        int fw = 2 * dp;
+        FloatVector zero = FloatVector.zero(F);
+        for (int t = 0; t < rows; t++) {
+            int qo = t * dp, ro = t * fw;
+            for (int i = 0; i < dp; i += L) {
+                FloatVector qv = FloatVector.fromArray(F, q, qo + i);
+                FloatVector viaPos = FloatVector.fromArray(F, gs, ro + i).mul(FloatVector.fromArray(F, sig1, so + i))
+                        .add(FloatVector.fromArray(F, go, ro + dp + i).mul(FloatVector.fromArray(F, sig2, so + dp + i)));
+                FloatVector viaNeg = FloatVector.fromArray(F, gs, ro + dp + i).mul(FloatVector.fromArray(F, sig1, so + dp + i))
+                        .add(FloatVector.fromArray(F, go, ro + i).mul(FloatVector.fromArray(F, sig2, so + i)));
+                zero.blend(viaPos, qv.compare(VectorOperators.GT, 0f))
+                        .blend(viaNeg.neg(), qv.compare(VectorOperators.LT, 0f))
+                        .intoArray(q, qo + i);
+            }
         }
     }
 
     /**
      * Sums the query-pass partials of one (batch, head) and stores what the key backward reads:
-     * {@code dS/N (dd × wv)}, {@code (dS/N)ᵀ (wv × ddp)} and {@code dm/N (ddp)}.
+     * {@code dS/N (fw × wv)}, {@code dm/N (fw)} and {@code (dS/N)ᵀ (wv × fw)}.
      */
     private void reduceQueryGradients(Call g, int bh) {
-        int dd = g.dd, wv = g.wv, ddp = g.ddp, size = dd * wv;
+        int fw = g.fw, wv = g.wv, size = fw * wv;
         double[] sum = scratch.get().fit(g).sums;
-        Arrays.fill(sum, 0, size + dd, 0);
+        Arrays.fill(sum, 0, size + fw, 0);
         for (int c = 0; c < g.chunks; c++) {
             int part = (bh * g.chunks + c) * g.queryPart;
-            for (int x = 0; x < size + dd; x++) sum[x] += g.partials2[part + x];
+            for (int x = 0; x < size + fw; x++) sum[x] += g.partials2[part + x];
         }
         double inv = 1.0 / g.n;
-        int o = bh * g.gradSize, mo = o + size, to = mo + ddp;
-        for (int x = 0; x < size; x++) g.grads[o + x] = (float) (sum[x] * inv);
-        Arrays.fill(g.grads, mo, mo + ddp, 0f);
-        for (int i = 0; i < dd; i++) g.grads[mo + i] = (float) (sum[size + i] * inv);
-        transpose(g.grads, o, dd, wv, g.grads, to, ddp);
+        int o = bh * g.gradSize;
+        for (int x = 0; x < size + fw; x++) g.grads[o + x] = (float) (sum[x] * inv);
+        transpose(g.grads, o, fw, wv, g.grads, o + size + fw);
     }
 
     /** ds1/ds2 += dσ ⊙ σ(1−σ), summed over the batch and the chunks in double. */
     private static void addTemperatureGradients(Call g, float[] ds1, int o1, float[] ds2, int o2) {
-        int dd = g.dd, ddp = g.ddp, sigOff = dd * g.wv + dd;
-        double[] total = new double[2 * dd];
+        int d = g.d, dd = 2 * d, dp = g.dp, fw = g.fw, sigOff = fw * g.wv + fw;
+        double[] total = new double[2 * fw];
         for (int h = 0; h < g.heads; h++) {
             Arrays.fill(total, 0);
             for (int p = 0; p < g.b; p++)
                 for (int c = 0; c < g.chunks; c++) {
                     int part = ((p * g.heads + h) * g.chunks + c) * g.queryPart + sigOff;
-                    for (int j = 0; j < dd; j++) {
-                        total[j] += g.partials2[part + j];
-                        total[dd + j] += g.partials2[part + ddp + j];
-                    }
+                    for (int j = 0; j < 2 * fw; j++) total[j] += g.partials2[part + j];
                 }
             for (int j = 0; j < dd; j++) {
+                int padded = j < d ? j : dp + j - d;
                 double a = g.sigDouble[0][h * dd + j], b = g.sigDouble[1][h * dd + j];
-                ds1[o1 + h * dd + j] = (float) (ds1[o1 + h * dd + j] + total[j] * a * (1 - a));
-                ds2[o2 + h * dd + j] = (float) (ds2[o2 + h * dd + j] + total[dd + j] * b * (1 - b));
+                ds1[o1 + h * dd + j] = (float) (ds1[o1 + h * dd + j] + total[padded] * a * (1 - a));
+                ds2[o2 + h * dd + j] = (float) (ds2[o2 + h * dd + j] + total[fw + padded] * b * (1 - b));
             }
         }
     }
@@ -449,46 +446,46 @@ final class CpuLinearAttention implements LinearAttention {
 
     private void keyBackward(Call g, int bh, int chunk, TokenRows dkRows, TokenRows dvRows) {
         Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads, d = g.d, dd = g.dd, ddp = g.ddp, half = g.half, hp = g.hp, wv = g.wv;
-        int go = bh * g.gradSize, mo = go + dd * wv, to = mo + ddp;
-        float[] grads = g.grads, k = g.k.array(), dk = dkRows.array(), dv = dvRows.array(), kap = w.kap, dr = w.dp[0];
-        float[] sin = g.tables.sin(), cos = g.tables.cos();
-        FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
-        FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
+        int p = bh / g.heads, h = bh % g.heads, d = g.d, fw = g.fw, hp = g.hp, wv = g.wv;
+        int go = bh * g.gradSize, mo = go + fw * wv, to = mo + fw;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
-            keyRows(g, w, p, h, t0, rows, false);
-            ab(tiles, wv, ddp, w.vs, 0, wv, grads, to, ddp, w.dp[0], 0, ddp);   // dR = v·dSᵀ / N
-            ab(tiles, dd, wv, w.rk, 0, ddp, grads, go, wv, w.blockOut, 0, wv);  // dv = R·dS / N
-            for (int t = 0; t < rows; t++) {
-                int n = t0 + t, ro = t * ddp;
-                int sn = g.tables.sinOffset() + n * dd, cn = g.tables.cosOffset() + n * dd;
-                int ko = g.k.at(p, n) + h * d, dko = dkRows.at(p, n) + h * d;
-                // dκ = rotᵀ(dR) + dm/N, then through κ = exp([k⁺,k⁻]) − 1 on the active half.
-                for (int i = 0; i < d; i += L) {
-                    VectorMask<Float> m = F.indexInRange(i, d);
-                    FloatVector ca = FloatVector.fromArray(F, cos, cn + i, m), cb = FloatVector.fromArray(F, cos, cn + d + i, m);
-                    FloatVector sa = FloatVector.fromArray(F, sin, sn + i, m).mul(sign);
-                    FloatVector sb = FloatVector.fromArray(F, sin, sn + d + i, m).mul(sign);
-                    FloatVector y = FloatVector.fromArray(F, dr, ro + i, m);
-                    FloatVector gPos = y.fma(ca, y.mul(sa).rearrange(AttentionRotary.SWAP))
-                            .add(FloatVector.fromArray(F, grads, mo + i, m))
-                            .mul(FloatVector.fromArray(F, kap, ro + i, m).add(one));
-                    y = FloatVector.fromArray(F, dr, ro + d + i, m);
-                    FloatVector gNeg = y.fma(cb, y.mul(sb).rearrange(AttentionRotary.SWAP))
-                            .add(FloatVector.fromArray(F, grads, mo + d + i, m))
-                            .mul(FloatVector.fromArray(F, kap, ro + d + i, m).add(one));
-                    FloatVector kv = FloatVector.fromArray(F, k, ko + i, m);
-                    zero.blend(gPos, kv.compare(VectorOperators.GT, 0f))
-                            .blend(gNeg.neg(), kv.compare(VectorOperators.LT, 0f))
-                            .intoArray(dk, dko + i, m);
-                }
-                int dvo = dvRows.at(p, n) + h * d, bo = t * wv;
-                for (int j = 0; j < half; j += L) {
-                    VectorMask<Float> m = F.indexInRange(j, half);
-                    FloatVector.fromArray(F, w.blockOut, bo + j).intoArray(dv, dvo + j, m);
-                    FloatVector.fromArray(F, w.blockOut, bo + hp + j).intoArray(dv, dvo + half + j, m);
-                }
+            loadKeys(g, w, p, h, t0, rows);
+            keyFeatures(w.x, w.sin, w.cos, rows, g.dp, false, w.kap, w.rk, null);
+            ab(tiles, wv, fw, w.vs, 0, wv, g.grads, to, fw, w.dp[0], 0, fw);   // dR = v·dSᵀ / N
+            ab(tiles, fw, wv, w.rk, 0, fw, g.grads, go, wv, w.rowsV, 0, wv);   // dv = R·dS / N
+            keyInputGradient(w.x, w.sin, w.cos, rows, g.dp, g.grads, mo, w.kap, w.dp[0]);
+            dkRows.copyOut(p, t0, rows, h * d, d, w.x, 0, g.dp);
+            dvRows.copyOut(p, t0, rows, h * d, g.half, w.rowsV, 0, wv);
+            dvRows.copyOut(p, t0, rows, h * d + g.half, g.half, w.rowsV, hp, wv);
+        }
+    }
+
+    /**
+     * dk for {@code rows} tokens: dκ = rotᵀ(dR) + dm/N, then through κ = exp([k⁺,k⁻]) − 1 on the active half.
+     * {@code k} is overwritten with dk, {@code dR} with dκ⊙(κ+1).
+     */
+    private static void keyInputGradient(float[] k, float[] sin, float[] cos, int rows, int dp, float[] dmN, int mo,
+                                         float[] kap, float[] dR) {
+        int fw = 2 * dp;
+        FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
+        FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
+        for (int t = 0; t < rows; t++) {
+            int ro = t * fw, ko = t * dp;
+            for (int i = 0; i < fw; i += L) {
+                int a = ro + i;
+                FloatVector y = FloatVector.fromArray(F, dR, a);
+                FloatVector s = FloatVector.fromArray(F, sin, a).mul(sign);
+                y.fma(FloatVector.fromArray(F, cos, a), y.mul(s).rearrange(SWAP))
+                        .add(FloatVector.fromArray(F, dmN, mo + i))
+                        .mul(FloatVector.fromArray(F, kap, a).add(one))
+                        .intoArray(dR, a);
+            }
+            for (int i = 0; i < dp; i += L) {
+                FloatVector kv = FloatVector.fromArray(F, k, ko + i);
+                zero.blend(FloatVector.fromArray(F, dR, ro + i), kv.compare(VectorOperators.GT, 0f))
+                        .blend(FloatVector.fromArray(F, dR, ro + dp + i).neg(), kv.compare(VectorOperators.LT, 0f))
+                        .intoArray(k, ko + i);
             }
         }
     }
@@ -510,22 +507,23 @@ final class CpuLinearAttention implements LinearAttention {
     /** Everything one call needs: geometry, tensor rows, the σ tables and the buffers shared by its tasks. */
     private static final class Call {
         final String op;
-        final int b, n, heads, d, dd, half, hp, wv, ddp, pairs, blocks, chunks, slots;
+        final int b, n, heads, d, half, dp, fw, hp, wv, pairs, blocks, chunks, slots;
         final boolean backward;
         final TokenRows q, k, v;
         final AttentionRotary.Tables tables;
+        /** σ(s1), σ(s2) per head in the padded feature layout ({@code heads × fw}); and unpadded, in double. */
         final float[][] sig;
         final double[][] sigDouble;
-        /** Per slot: S (dd × wv) then m (dd). */
+        /** Per slot: S (fw × wv) then m (fw). */
         final int keyPart;
         final double[] partials;
-        /** Per slot of the backward's query pass: dS (dd × wv), dm (dd), dσ1 (ddp), dσ2 (ddp). */
+        /** Per slot of the backward's query pass: dS (fw × wv), dm (fw), dσ1 (fw), dσ2 (fw). */
         final int queryPart;
         final double[] partials2;
-        /** Per (batch, head): S/N (dd × wv), m (ddp), and in the backward (S/N)ᵀ (wv × ddp). */
+        /** Per (batch, head): S/N (fw × wv), m (fw), and in the backward (S/N)ᵀ (wv × fw). */
         final int stateSize;
         final float[] state;
-        /** Per (batch, head), backward only: dS/N (dd × wv), dm/N (ddp), (dS/N)ᵀ (wv × ddp). */
+        /** Per (batch, head), backward only: dS/N (fw × wv), dm/N (fw), (dS/N)ᵀ (wv × fw). */
         final int gradSize;
         final float[] grads;
 
@@ -537,11 +535,11 @@ final class CpuLinearAttention implements LinearAttention {
             n = q.dim(1);
             this.heads = heads;
             d = q.dim(2) / heads;
-            dd = 2 * d;
             half = d / 2;
+            dp = padToVector(d);
+            fw = 2 * dp;
             hp = padToVector(half);
             wv = 2 * hp;
-            ddp = padToVector(dd);
             pairs = b * heads;
             blocks = (n + BLOCK - 1) / BLOCK;
             chunks = chunkCount(pairs, blocks, threads);
@@ -550,22 +548,25 @@ final class CpuLinearAttention implements LinearAttention {
             this.k = TokenRows.of(memory, op, k);
             this.v = TokenRows.of(memory, op, v);
             tables = AttentionRotary.Tables.of(memory, op, rope);
+            int dd = 2 * d;
             float[] raw1 = memory.array(op, s1), raw2 = memory.array(op, s2);
-            sig = new float[2][heads * dd];
+            sig = new float[2][heads * fw];
             sigDouble = new double[2][heads * dd];
-            for (int x = 0; x < heads * dd; x++) {
-                sigDouble[0][x] = 1 / (1 + Math.exp(-raw1[s1.offset() + x]));
-                sigDouble[1][x] = 1 / (1 + Math.exp(-raw2[s2.offset() + x]));
-                sig[0][x] = (float) sigDouble[0][x];
-                sig[1][x] = (float) sigDouble[1][x];
-            }
-            keyPart = dd * wv + dd;
+            for (int h = 0; h < heads; h++)
+                for (int j = 0; j < dd; j++) {
+                    int padded = h * fw + (j < d ? j : dp + j - d);
+                    sigDouble[0][h * dd + j] = 1 / (1 + Math.exp(-raw1[s1.offset() + h * dd + j]));
+                    sigDouble[1][h * dd + j] = 1 / (1 + Math.exp(-raw2[s2.offset() + h * dd + j]));
+                    sig[0][padded] = (float) sigDouble[0][h * dd + j];
+                    sig[1][padded] = (float) sigDouble[1][h * dd + j];
+                }
+            keyPart = fw * wv + fw;
             partials = new double[slots * keyPart];
-            queryPart = backward ? dd * wv + dd + 2 * ddp : 0;
+            queryPart = backward ? fw * wv + 3 * fw : 0;
             partials2 = new double[slots * queryPart];
-            stateSize = dd * wv + ddp + (backward ? wv * ddp : 0);
+            stateSize = fw * wv + fw + (backward ? wv * fw : 0);
             state = new float[pairs * stateSize];
-            gradSize = backward ? dd * wv + ddp + wv * ddp : 0;
+            gradSize = backward ? fw * wv + fw + wv * fw : 0;
             grads = new float[pairs * gradSize];
         }
 
@@ -575,41 +576,42 @@ final class CpuLinearAttention implements LinearAttention {
         }
 
         int stateMOffset(int bh) {
-            return bh * stateSize + dd * wv;
+            return bh * stateSize + fw * wv;
         }
     }
 
-    /** Per-thread rows of one block, reused across calls while the geometry fits. */
+    /**
+     * Per-thread rows of one block, reused across calls while the head size stays the same. Arrays are
+     * replaced (zero) when it changes: padding lanes are never written with anything but zero.
+     */
     private static final class Scratch {
         private int d = -1;
-        float[] kap, rk, vs, blockS, blockM, blockOut, da, blockSig;
+        float[] x, sin, cos, kap, rk, vs, da, rowsV, blockS, blockM, blockSig;
         final float[][] phi = new float[2][], prot = new float[2][], dp = new float[2][];
         final float[][] invZ = {new float[BLOCK], new float[BLOCK]};
         double[] sums;
 
-        /**
-         * Sizes the rows for {@code g}. Arrays are zero when created and whenever the row layout changes:
-         * padding lanes are never written by the kernels and must read as zero.
-         */
         Scratch fit(Call g) {
             if (g.d == d) return this;
             d = g.d;
-            int ddp = g.ddp, wv = g.wv;
-            int rowsF = BLOCK * ddp + L, rowsV = BLOCK * wv + L;
-            kap = new float[rowsF];
-            rk = new float[rowsF];
-            vs = new float[rowsV];
-            da = new float[rowsV];
-            blockOut = new float[rowsV];
-            blockS = new float[ddp * wv + L];
-            blockM = new float[ddp + L];
-            blockSig = new float[2 * ddp + L];
+            int fw = g.fw, wv = g.wv, featureRows = BLOCK * fw, valueRows = BLOCK * wv;
+            x = new float[BLOCK * g.dp];
+            sin = new float[featureRows];
+            cos = new float[featureRows];
+            kap = new float[featureRows];
+            rk = new float[featureRows];
+            vs = new float[valueRows];
+            da = new float[valueRows];
+            rowsV = new float[valueRows];
+            blockS = new float[fw * wv];
+            blockM = new float[fw];
+            blockSig = new float[2 * fw];
             for (int f = 0; f < 2; f++) {
-                phi[f] = new float[rowsF];
-                prot[f] = new float[rowsF];
-                dp[f] = new float[rowsF];
+                phi[f] = new float[featureRows];
+                prot[f] = new float[featureRows];
+                dp[f] = new float[featureRows];
             }
-            sums = new double[ddp * wv + 3 * ddp];
+            sums = new double[fw * wv + 3 * fw];
             return this;
         }
     }

@@ -70,41 +70,39 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
 
     private void forwardRange(Call g, int bh, int r0, int r1, TokenRows out) {
         Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads, d = g.d, dp = g.dp, np = g.np;
+        int p = bh / g.heads, h = bh % g.heads, dp = g.dp, np = g.np;
         layOutKeys(g, w, p, h, false);
-        float[] o = out.array();
         for (int t0 = r0; t0 < r1; t0 += BLOCK) {
             int rows = Math.min(BLOCK, r1 - t0), tiles = padToTile(rows);
             weights(g, w, p, h, t0, rows);
             ab(tiles, g.n, dp, w.p, 0, np, w.v, 0, dp, w.rowsOut, 0, dp);
-            for (int t = 0; t < rows; t++) {
-                int oo = out.at(p, t0 + t) + h * d;
-                for (int e = 0; e < d; e += L) {
-                    FloatVector.fromArray(F, w.rowsOut, t * dp + e).intoArray(o, oo + e, F.indexInRange(e, d));
-                }
-            }
+            out.copyOut(p, t0, rows, h * g.d, g.d, w.rowsOut, 0, dp);
         }
     }
 
     /**
-     * Rotated keys transposed ({@code kt}, d × np) and the values ({@code v}, n × dp); for the backward also the
-     * rotated keys row-major ({@code kr}) and the values transposed ({@code vt}).
+     * Per (batch, head): the table rows of all tokens ({@code tabSin, tabCos}, n × dp), the rotated keys
+     * row-major ({@code kr}, n × dp) and transposed ({@code kt}, d × np), the values ({@code v}, n × dp) and, for
+     * the backward, the values transposed ({@code vt}, d × np).
      */
     private static void layOutKeys(Call g, Scratch w, int p, int h, boolean backward) {
         int n = g.n, d = g.d, dp = g.dp, np = g.np;
-        float[] k = g.k.array(), v = g.v.array();
-        for (int j = 0; j < n; j++) {
-            int ko = g.k.at(p, j) + h * d, vo = g.v.at(p, j) + h * d, ro = j * dp;
-            rotate(k, ko, g.tables, j, 1f, w.kr, ro);
-            for (int e = 0; e < d; e++) w.kt[e * np + j] = w.kr[ro + e];
-            for (int e = 0; e < d; e += L) {
-                VectorMask<Float> m = F.indexInRange(e, d);
-                FloatVector.fromArray(F, v, vo + e, m).intoArray(w.v, ro + e, m);
-            }
-            if (backward) {
-                for (int e = 0; e < d; e++) w.vt[e * np + j] = v[vo + e];
-            }
-        }
+        g.tables.copyRows(0, n, 1, dp, w.tabSin, w.tabCos, dp);
+        g.k.copyIn(p, 0, n, h * d, d, w.kr, 0, dp);
+        g.v.copyIn(p, 0, n, h * d, d, w.v, 0, dp);
+        for (int j = 0; j < n; j++) rotate(w.kr, j * dp, w.tabSin, w.tabCos, j * dp, dp, 1f, w.kr, j * dp);
+        transpose(w.kr, n, d, dp, w.kt, np);
+        if (backward) transpose(w.v, n, d, dp, w.vt, np);
+    }
+
+    /**
+     * {@code dst[e·ldd + j] = src[j·lds + e]} for {@code j < rows}, {@code e < cols}; the padding columns
+     * {@code [rows, ldd)} of dst are zeroed, so the products that read them (scores, dP) are zero there.
+     */
+    private static void transpose(float[] src, int rows, int cols, int lds, float[] dst, int ldd) {
+        for (int j = 0; j < rows; j++)
+            for (int e = 0; e < cols; e++) dst[e * ldd + j] = src[j * lds + e];
+        for (int e = 0; e < cols; e++) Arrays.fill(dst, e * ldd + rows, (e + 1) * ldd, 0f);
     }
 
     /**
@@ -112,29 +110,50 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
      * zero), with the rotated, scaled queries left in {@code w.qs}.
      */
     private static void weights(Call g, Scratch w, int p, int h, int t0, int rows) {
-        int n = g.n, d = g.d, dp = g.dp, np = g.np;
-        float[] q = g.q.array(), pr = w.p;
-        for (int t = 0; t < rows; t++) rotate(q, g.q.at(p, t0 + t) + h * d, g.tables, t0 + t, g.scale, w.qs, t * dp);
-        ab(padToTile(rows), d, np, w.qs, 0, dp, w.kt, 0, np, pr, 0, np);
+        int dp = g.dp, np = g.np;
+        g.q.copyIn(p, t0, rows, h * g.d, g.d, w.qs, 0, dp);
+        for (int t = 0; t < rows; t++) {
+            rotate(w.qs, t * dp, w.tabSin, w.tabCos, (t0 + t) * dp, dp, g.scale, w.qs, t * dp);
+        }
+        ab(padToTile(rows), g.d, np, w.qs, 0, dp, w.kt, 0, np, w.p, 0, np);
+        softmaxRows(w.p, rows, g.n, np);
+    }
+
+    /** Row-wise softmax over the first {@code n} of {@code np} columns; the rest are set to zero. */
+    private static void softmaxRows(float[] pr, int rows, int n, int np) {
         for (int t = 0; t < rows; t++) {
             int ro = t * np;
-            FloatVector max = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            FloatVector minusInfinity = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY), max = minusInfinity;
             for (int j = 0; j < n; j += L) {
                 VectorMask<Float> m = F.indexInRange(j, n);
-                max = max.lanewise(VectorOperators.MAX, FloatVector.fromArray(F, pr, ro + j, m), m);
+                max = max.lanewise(VectorOperators.MAX, FloatVector.fromArray(F, pr, ro + j), m);
             }
             FloatVector top = FloatVector.broadcast(F, max.reduceLanes(VectorOperators.MAX));
             FloatVector sum = FloatVector.zero(F);
-            for (int j = 0; j < n; j += L) {
-                VectorMask<Float> m = F.indexInRange(j, n);
-                FloatVector e = FloatVector.fromArray(F, pr, ro + j, m).sub(top).lanewise(VectorOperators.EXP);
-                e.intoArray(pr, ro + j, m);
-                sum = sum.add(e, m);
+            for (int j = 0; j < np; j += L) {
+                // Lanes past N become exp(−∞) = 0.
+                FloatVector x = minusInfinity.blend(FloatVector.fromArray(F, pr, ro + j), F.indexInRange(j, n));
+                FloatVector e = x.sub(top).lanewise(VectorOperators.EXP);
+                e.intoArray(pr, ro + j);
+                sum = sum.add(e);
             }
             float inv = 1f / sum.reduceLanes(VectorOperators.ADD);
+            for (int j = 0; j < np; j += L) FloatVector.fromArray(F, pr, ro + j).mul(inv).intoArray(pr, ro + j);
+        }
+    }
+
+    /** {@code dS = P⊙(dP − rowsum(dP⊙P))} in place of dP; P is zero past column N, so dS is too. */
+    private static void softmaxGradientRows(float[] pr, float[] ds, int rows, int np) {
+        for (int t = 0; t < rows; t++) {
+            int ro = t * np;
+            FloatVector dot = FloatVector.zero(F);
             for (int j = 0; j < np; j += L) {
-                // Lanes past N load as zero and are stored as zero.
-                FloatVector.fromArray(F, pr, ro + j, F.indexInRange(j, n)).mul(inv).intoArray(pr, ro + j);
+                dot = FloatVector.fromArray(F, ds, ro + j).fma(FloatVector.fromArray(F, pr, ro + j), dot);
+            }
+            FloatVector rowDot = FloatVector.broadcast(F, dot.reduceLanes(VectorOperators.ADD));
+            for (int j = 0; j < np; j += L) {
+                FloatVector.fromArray(F, ds, ro + j).sub(rowDot).mul(FloatVector.fromArray(F, pr, ro + j))
+                        .intoArray(ds, ro + j);
             }
         }
     }
@@ -158,48 +177,27 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
         layOutKeys(g, w, p, h, true);
         Arrays.fill(w.dkSum, 0, keyTiles * dp, 0);
         Arrays.fill(w.dvSum, 0, keyTiles * dp, 0);
-        float[] gArr = dOut.array(), dq = dqRows.array();
         for (int t0 = 0; t0 < n; t0 += BLOCK) {
             int rows = Math.min(BLOCK, n - t0), tiles = padToTile(rows);
             weights(g, w, p, h, t0, rows);
+            dOut.copyIn(p, t0, rows, h * d, d, w.dOut, 0, dp);
+            ab(tiles, d, np, w.dOut, 0, dp, w.vt, 0, np, w.ds, 0, np);          // dP = dOut·vᵀ
+            softmaxGradientRows(w.p, w.ds, rows, np);
+            ab(tiles, n, dp, w.ds, 0, np, w.kr, 0, dp, w.rowsOut, 0, dp);       // dq̃ / scale = dS·k̃
             for (int t = 0; t < rows; t++) {
-                int go = dOut.at(p, t0 + t) + h * d;
-                for (int e = 0; e < dp; e += L) {
-                    FloatVector.fromArray(F, gArr, go + e, F.indexInRange(e, d)).intoArray(w.dOut, t * dp + e);
-                }
+                rotateBack(w.rowsOut, t * dp, w.tabSin, w.tabCos, (t0 + t) * dp, dp, g.scale, w.rowsOut, t * dp);
             }
-            ab(tiles, d, np, w.dOut, 0, dp, w.vt, 0, np, w.ds, 0, np);     // dP = dOut·vᵀ
-            for (int t = 0; t < rows; t++) {
-                int ro = t * np;
-                FloatVector dot = FloatVector.zero(F);
-                for (int j = 0; j < n; j += L) {
-                    VectorMask<Float> m = F.indexInRange(j, n);
-                    dot = FloatVector.fromArray(F, w.ds, ro + j, m).fma(FloatVector.fromArray(F, w.p, ro + j, m), dot);
-                }
-                FloatVector rowDot = FloatVector.broadcast(F, dot.reduceLanes(VectorOperators.ADD));
-                for (int j = 0; j < n; j += L) {
-                    VectorMask<Float> m = F.indexInRange(j, n);
-                    FloatVector.fromArray(F, w.ds, ro + j, m).sub(rowDot).mul(FloatVector.fromArray(F, w.p, ro + j, m))
-                            .intoArray(w.ds, ro + j, m);
-                }
-            }
-            ab(tiles, n, dp, w.ds, 0, np, w.kr, 0, dp, w.rowsOut, 0, dp);  // dq̃ / scale = dS·k̃
-            for (int t = 0; t < rows; t++) {
-                rotateBack(w.rowsOut, t * dp, g.tables, t0 + t, g.scale, dq, dqRows.at(p, t0 + t) + h * d);
-            }
-            atb(rows, keyTiles, dp, w.ds, 0, np, w.qs, 0, dp, w.block, 0, dp);     // dk̃ += dSᵀ·q̃s
+            dqRows.copyOut(p, t0, rows, h * d, d, w.rowsOut, 0, dp);
+            atb(rows, keyTiles, dp, w.ds, 0, np, w.qs, 0, dp, w.block, 0, dp);    // dk̃ += dSᵀ·q̃s
             addTo(w.dkSum, w.block, keyTiles * dp);
-            atb(rows, keyTiles, dp, w.p, 0, np, w.dOut, 0, dp, w.block, 0, dp);     // dv += Pᵀ·dOut
+            atb(rows, keyTiles, dp, w.p, 0, np, w.dOut, 0, dp, w.block, 0, dp);    // dv += Pᵀ·dOut
             addTo(w.dvSum, w.block, keyTiles * dp);
         }
-        float[] dk = dkRows.array(), dv = dvRows.array();
-        for (int j = 0; j < n; j++) {
-            int ro = j * dp;
-            for (int e = 0; e < d; e++) w.rowsOut[e] = (float) w.dkSum[ro + e];
-            rotateBack(w.rowsOut, 0, g.tables, j, 1f, dk, dkRows.at(p, j) + h * d);
-            int vo = dvRows.at(p, j) + h * d;
-            for (int e = 0; e < d; e++) dv[vo + e] = (float) w.dvSum[ro + e];
-        }
+        for (int x = 0; x < n * dp; x++) w.block[x] = (float) w.dkSum[x];
+        for (int j = 0; j < n; j++) rotateBack(w.block, j * dp, w.tabSin, w.tabCos, j * dp, dp, 1f, w.block, j * dp);
+        dkRows.copyOut(p, 0, n, h * d, d, w.block, 0, dp);
+        for (int x = 0; x < n * dp; x++) w.block[x] = (float) w.dvSum[x];
+        dvRows.copyOut(p, 0, n, h * d, d, w.block, 0, dp);
     }
 
     private static void addTo(double[] dst, float[] src, int n) {
@@ -231,31 +229,34 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
     /**
      * Per-thread scratch, grown to the largest call seen. No padding lane needs to be zero here: every product
      * either reduces over real indices only or writes padding columns that nothing reads, and the softmax rows
-     * are masked to N.
+     * are masked to N (padding lanes of rows may hold anything from an earlier call).
      */
     private static final class Scratch {
-        private int dp, np, keyTiles;
-        float[] kr = new float[0], kt = kr, v = kr, vt = kr, qs = kr, p = kr, ds = kr, dOut = kr, rowsOut = kr, block = kr;
+        private int dp, np, keyRows;
+        float[] tabSin = new float[0], tabCos = tabSin, kr = tabSin, kt = tabSin, v = tabSin, vt = tabSin;
+        float[] qs = tabSin, p = tabSin, ds = tabSin, dOut = tabSin, rowsOut = tabSin, block = tabSin;
         double[] dkSum = new double[0], dvSum = dkSum;
 
         Scratch fit(Call g) {
-            if (g.dp <= dp && g.np <= np && padToTile(g.n) <= keyTiles) return this;
+            int keys = Math.max(g.np, padToTile(g.n));
+            if (g.dp <= dp && g.np <= np && keys <= keyRows) return this;
             dp = Math.max(dp, g.dp);
             np = Math.max(np, g.np);
-            keyTiles = Math.max(keyTiles, padToTile(g.n));
-            int keys = Math.max(np, keyTiles);
-            kr = new float[keys * dp + L];
-            v = new float[keys * dp + L];
-            kt = new float[dp * np + L];
-            vt = new float[dp * np + L];
-            qs = new float[BLOCK * dp + L];
-            dOut = new float[BLOCK * dp + L];
-            rowsOut = new float[Math.max(BLOCK, 1) * dp + L];
-            p = new float[BLOCK * np + L];
-            ds = new float[BLOCK * np + L];
-            block = new float[keys * dp + L];
-            dkSum = new double[keys * dp];
-            dvSum = new double[keys * dp];
+            keyRows = Math.max(keyRows, keys);
+            tabSin = new float[keyRows * dp];
+            tabCos = new float[keyRows * dp];
+            kr = new float[keyRows * dp];
+            v = new float[keyRows * dp];
+            block = new float[keyRows * dp];
+            kt = new float[dp * np];
+            vt = new float[dp * np];
+            qs = new float[BLOCK * dp];
+            dOut = new float[BLOCK * dp];
+            rowsOut = new float[BLOCK * dp];
+            p = new float[BLOCK * np];
+            ds = new float[BLOCK * np];
+            dkSum = new double[keyRows * dp];
+            dvSum = new double[keyRows * dp];
             return this;
         }
     }
