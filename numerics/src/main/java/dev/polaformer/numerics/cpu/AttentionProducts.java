@@ -13,13 +13,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>The shape of both kernels: a register tile of 4 output rows × 2 vectors (8 accumulators, enough to hide
  * the FMA latency on one core), the reduction index innermost, one operand broadcast from memory and the
- * other loaded as vectors. To keep the loops free of masks and tails the callers guarantee:
- * <ul>
- *   <li>the number of output rows is a multiple of 4 (scratch rows are padded; extra rows compute garbage
- *       the caller never reads);</li>
- *   <li>the number of output columns is a multiple of {@link Simd#L}, and every row of the vector operand
- *       has that many readable floats (padding columns must be finite: zeros, normally).</li>
- * </ul>
+ * other loaded as vectors. To keep the loops free of masks the callers guarantee that the number of output
+ * columns is a multiple of {@link Simd#L} and that every row of the vector operand has that many readable
+ * floats (padding columns must be finite: zeros, normally). {@link #atb} also needs its output rows to be a
+ * multiple of 4 (the row-wise operand is read that far); {@link #ab} takes any number of rows.
  * The reduction length is free. Both kernels overwrite C; callers add block results into their own
  * (double) accumulators.
  */
@@ -48,6 +45,24 @@ final class AttentionProducts {
      */
     static void ab(int rows, int k, int cols, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                    float[] c, int cOff, int ldc) {
+        int tiled = rows / ROWS * ROWS;
+        abTiles(tiled, k, cols, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+        for (int r = tiled; r < rows; r++) abRow(k, cols, a, aOff + r * lda, b, bOff, ldb, c, cOff + r * ldc);
+    }
+
+    /** One row of {@link #ab}: {@code c[co + j] = Σ_p a[ao + p]·B[p][j]}. */
+    private static void abRow(int k, int cols, float[] a, int ao, float[] b, int bOff, int ldb, float[] c, int co) {
+        for (int j = 0; j < cols; j += L) {
+            FloatVector x = FloatVector.zero(F);
+            for (int p = 0, bo = bOff + j; p < k; p++, bo += ldb) {
+                x = FloatVector.broadcast(F, a[ao + p]).fma(FloatVector.fromArray(F, b, bo), x);
+            }
+            x.intoArray(c, co + j);
+        }
+    }
+
+    private static void abTiles(int rows, int k, int cols, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                float[] c, int cOff, int ldc) {
         for (int r = 0; r < rows; r += ROWS) {
             int a0 = aOff + r * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
             int c0 = cOff + r * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;

@@ -121,34 +121,27 @@ final class CpuLinearAttention implements LinearAttention {
         Arrays.fill(g.partials, part, part + g.keyPart, 0);
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
-            loadKeys(g, w, p, h, t0, rows);
+            RowBlock k = g.keys(w, p, h, t0, rows), v = g.values(w, p, h, t0, rows);
+            TableBlock tab = g.tableRows(w, t0, rows);
             Arrays.fill(w.blockM, 0f);
-            keyFeatures(w.x, w.sin, w.cos, rows, g.dp, true, w.kap, w.rk, w.blockM);
-            atb(rows, fw, wv, w.rk, 0, fw, w.vs, 0, wv, w.blockS, 0, wv);
+            keyFeatures(k, tab, rows, g.dp, true, w.kap, w.rk, w.blockM);
+            atb(rows, fw, wv, w.rk, 0, fw, v.array(), v.offset(), v.stride(), w.blockS, 0, wv);
             addTo(g.partials, part, w.blockS, fw * wv);
             addTo(g.partials, part + fw * wv, w.blockM, fw);
         }
     }
 
-    /** Copies the keys, split values and table rows of tokens {@code [t0, t0+rows)} into scratch. */
-    private static void loadKeys(Call g, Scratch w, int p, int h, int t0, int rows) {
-        int d = g.d, half = g.half;
-        g.k.copyIn(p, t0, rows, h * d, d, w.x, 0, g.dp);
-        g.v.copyIn(p, t0, rows, h * d, half, w.vs, 0, g.wv);
-        g.v.copyIn(p, t0, rows, h * d + half, half, w.vs, g.hp, g.wv);
-        g.tables.copyRows(t0, rows, 2, g.dp, w.sin, w.cos, g.fw);
-    }
-
     /**
-     * κ = exp([k⁺,k⁻]) − 1 and its rotation for {@code rows} key rows {@code k (rows × dp)}: one exponential
-     * per channel gives κ⁺ (first half) and κ⁻ (second half). With {@code sum}, κ is added into {@code m}.
+     * κ = exp([k⁺,k⁻]) − 1 and its rotation for {@code rows} key rows: one exponential per channel gives κ⁺
+     * (first half) and κ⁻ (second half). With {@code sum}, κ is added into {@code m}.
      */
-    private static void keyFeatures(float[] k, float[] sin, float[] cos, int rows, int dp, boolean sum,
+    private static void keyFeatures(RowBlock keys, TableBlock tab, int rows, int dp, boolean sum,
                                     float[] kap, float[] rk, float[] m) {
-        int fw = 2 * dp;
+        int fw = 2 * dp, kld = keys.stride();
+        float[] k = keys.array(), sin = tab.sin(), cos = tab.cos();
         FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
-            int ko = t * dp, ro = t * fw;
+            int ko = keys.offset() + t * kld, ro = t * fw, so = tab.sinOffset() + ro, co = tab.cosOffset() + ro;
             for (int i = 0; i < dp; i += L) {
                 FloatVector kv = FloatVector.fromArray(F, k, ko + i);
                 FloatVector e = kv.abs().lanewise(VectorOperators.EXPM1);
@@ -160,9 +153,10 @@ final class CpuLinearAttention implements LinearAttention {
                     FloatVector.fromArray(F, m, i).add(pos).intoArray(m, i);
                     FloatVector.fromArray(F, m, dp + i).add(neg).intoArray(m, dp + i);
                 }
-                FloatVector sa = FloatVector.fromArray(F, sin, a).mul(sign), sb = FloatVector.fromArray(F, sin, b).mul(sign);
-                pos.rearrange(SWAP).fma(sa, pos.mul(FloatVector.fromArray(F, cos, a))).intoArray(rk, a);
-                neg.rearrange(SWAP).fma(sb, neg.mul(FloatVector.fromArray(F, cos, b))).intoArray(rk, b);
+                FloatVector sa = FloatVector.fromArray(F, sin, so + i).mul(sign);
+                FloatVector sb = FloatVector.fromArray(F, sin, so + dp + i).mul(sign);
+                pos.rearrange(SWAP).fma(sa, pos.mul(FloatVector.fromArray(F, cos, co + i))).intoArray(rk, a);
+                neg.rearrange(SWAP).fma(sb, neg.mul(FloatVector.fromArray(F, cos, co + dp + i))).intoArray(rk, b);
             }
         }
     }
@@ -235,45 +229,53 @@ final class CpuLinearAttention implements LinearAttention {
         Scratch w = scratch.get().fit(g);
         int p = bh / g.heads, h = bh % g.heads, so = bh * g.stateSize, fw = g.fw, hp = g.hp, wv = g.wv;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
-            int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
+            int rows = Math.min(BLOCK, end - t0);
             queryRows(g, w, p, h, t0, rows, false);
             for (int f = 0; f < 2; f++) {
-                ab(tiles, fw, hp, w.prot[f], 0, fw, g.state, so + f * hp, wv, w.rowsV, f * hp, wv);
+                ab(rows, fw, hp, w.prot[f], 0, fw, g.state, so + f * hp, wv, w.rowsV, f * hp, wv);
             }
-            scaleHalves(w.rowsV, rows, hp, w.invZ[0], w.invZ[1]);
-            out.copyOut(p, t0, rows, h * g.d, g.half, w.rowsV, 0, wv);
-            out.copyOut(p, t0, rows, h * g.d + g.half, g.half, w.rowsV, hp, wv);
+            if (g.aligned) {
+                scaleHalves(w.rowsV, 0, wv, rows, hp, w.invZ[0], w.invZ[1], out.array(), out.at(p, t0) + h * g.d,
+                        out.tokenStride());
+            } else {
+                scaleHalves(w.rowsV, 0, wv, rows, hp, w.invZ[0], w.invZ[1], w.rowsV, 0, wv);
+                out.copyOut(p, t0, rows, h * g.d, g.half, w.rowsV, 0, wv);
+                out.copyOut(p, t0, rows, h * g.d + g.half, g.half, w.rowsV, hp, wv);
+            }
         }
     }
 
     /**
-     * Copies the queries and table rows of tokens {@code [t0, t0+rows)} into scratch and computes, per flow, the
-     * rotated features ({@code prot}), {@code invZ = 1/(φ·m + 1e-6)} and, with {@code keepPhi} (the backward),
-     * the features themselves ({@code phi}).
+     * For the tokens {@code [t0, t0+rows)}, per flow: the rotated features ({@code prot}), {@code invZ = 1/(φ·m +
+     * 1e-6)} and, with {@code keepPhi} (the backward), the features themselves ({@code phi}).
+     *
+     * @return the query rows used (for the backward's chain rule)
      */
-    private static void queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi) {
-        g.q.copyIn(p, t0, rows, h * g.d, g.d, w.x, 0, g.dp);
-        g.tables.copyRows(t0, rows, 2, g.dp, w.sin, w.cos, g.fw);
+    private static RowBlock queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi) {
+        RowBlock q = g.queries(w, p, h, t0, rows);
+        TableBlock tab = g.tableRows(w, t0, rows);
         int mo = g.stateMOffset(p * g.heads + h);
         for (int f = 0; f < 2; f++) {
-            queryFeatures(w.x, w.sin, w.cos, rows, g.dp, f == 1, g.sig[f], h * g.fw, g.state, mo,
-                    w.phi[f], w.prot[f], w.invZ[f], keepPhi);
+            queryFeatures(q, tab, rows, g.dp, f == 1, g.sig[f], h * g.fw, g.state, mo, w.phi[f], w.prot[f],
+                    w.invZ[f], keepPhi);
         }
+        return q;
     }
 
     /**
-     * One flow's features for {@code rows} query rows {@code q (rows × dp)}: sim is exp([q⁺σ[:d], q⁻σ[d:]]) − 1,
-     * opp ({@code opposite}) is exp([q⁻σ[:d], q⁺σ[d:]]) − 1. Only one of q⁺, q⁻ is non-zero, so one exponential
-     * per channel suffices: the temperature of the active half is chosen by the sign of q and the result goes to
-     * that half. The two halves are dotted with m and rotated in the same pass.
+     * One flow's features for {@code rows} query rows: sim is exp([q⁺σ[:d], q⁻σ[d:]]) − 1, opp ({@code opposite})
+     * is exp([q⁻σ[:d], q⁺σ[d:]]) − 1. Only one of q⁺, q⁻ is non-zero, so one exponential per channel suffices:
+     * the temperature of the active half is chosen by the sign of q and the result goes to that half. The two
+     * halves are dotted with m and rotated in the same pass.
      */
-    private static void queryFeatures(float[] q, float[] sin, float[] cos, int rows, int dp, boolean opposite,
+    private static void queryFeatures(RowBlock queries, TableBlock tab, int rows, int dp, boolean opposite,
                                       float[] sig, int so, float[] m, int mo, float[] phi, float[] prot,
                                       float[] invZ, boolean keepPhi) {
-        int fw = 2 * dp;
+        int fw = 2 * dp, qld = queries.stride();
+        float[] q = queries.array(), sin = tab.sin(), cos = tab.cos();
         FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
-            int qo = t * dp, ro = t * fw;
+            int qo = queries.offset() + t * qld, ro = t * fw, sn = tab.sinOffset() + ro, cn = tab.cosOffset() + ro;
             FloatVector z = zero;
             for (int i = 0; i < dp; i += L) {
                 FloatVector qv = FloatVector.fromArray(F, q, qo + i);
@@ -288,21 +290,26 @@ final class CpuLinearAttention implements LinearAttention {
                     first.intoArray(phi, a);
                     second.intoArray(phi, b);
                 }
-                FloatVector ssa = FloatVector.fromArray(F, sin, a).mul(sign), ssb = FloatVector.fromArray(F, sin, b).mul(sign);
-                first.rearrange(SWAP).fma(ssa, first.mul(FloatVector.fromArray(F, cos, a))).intoArray(prot, a);
-                second.rearrange(SWAP).fma(ssb, second.mul(FloatVector.fromArray(F, cos, b))).intoArray(prot, b);
+                FloatVector ssa = FloatVector.fromArray(F, sin, sn + i).mul(sign);
+                FloatVector ssb = FloatVector.fromArray(F, sin, sn + dp + i).mul(sign);
+                first.rearrange(SWAP).fma(ssa, first.mul(FloatVector.fromArray(F, cos, cn + i))).intoArray(prot, a);
+                second.rearrange(SWAP).fma(ssb, second.mul(FloatVector.fromArray(F, cos, cn + dp + i))).intoArray(prot, b);
             }
             invZ[t] = 1f / (z.reduceLanes(VectorOperators.ADD) + Z_EPS);
         }
     }
 
-    /** Row {@code t} of {@code x (rows × 2hp)}: the first half times {@code s0[t]}, the second times {@code s1[t]}. */
-    private static void scaleHalves(float[] x, int rows, int hp, float[] s0, float[] s1) {
+    /**
+     * {@code dst} row t = {@code src} row t with its first {@code hp} values times {@code s0[t]} and the next
+     * {@code hp} times {@code s1[t]}. {@code dst} may be {@code src}.
+     */
+    private static void scaleHalves(float[] src, int so, int sld, int rows, int hp, float[] s0, float[] s1,
+                                    float[] dst, int dO, int dld) {
         for (int t = 0; t < rows; t++) {
-            int o = t * 2 * hp;
+            int a = so + t * sld, b = dO + t * dld;
             for (int j = 0; j < hp; j += L) {
-                FloatVector.fromArray(F, x, o + j).mul(s0[t]).intoArray(x, o + j);
-                FloatVector.fromArray(F, x, o + hp + j).mul(s1[t]).intoArray(x, o + hp + j);
+                FloatVector.fromArray(F, src, a + j).mul(s0[t]).intoArray(dst, b + j);
+                FloatVector.fromArray(F, src, a + hp + j).mul(s1[t]).intoArray(dst, b + hp + j);
             }
         }
     }
@@ -311,30 +318,35 @@ final class CpuLinearAttention implements LinearAttention {
 
     private void queryBackward(Call g, int bh, int chunk, TokenRows dOut, TokenRows dqRows) {
         Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads, d = g.d, dp = g.dp, fw = g.fw, half = g.half, hp = g.hp, wv = g.wv;
+        int p = bh / g.heads, h = bh % g.heads, d = g.d, dp = g.dp, fw = g.fw, hp = g.hp, wv = g.wv;
         int mo = g.stateMOffset(bh), sto = mo + fw;
         int part = (bh * g.chunks + chunk) * g.queryPart;
         Arrays.fill(g.partials2, part, part + g.queryPart, 0);
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
-            int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
-            queryRows(g, w, p, h, t0, rows, true);
+            int rows = Math.min(BLOCK, end - t0);
+            RowBlock q = queryRows(g, w, p, h, t0, rows, true);
+            TableBlock tab = g.tableRows(w, t0, rows);
             // da_f = g_f / z_f, each flow in its vector-aligned half of the row.
-            dOut.copyIn(p, t0, rows, h * d, half, w.da, 0, wv);
-            dOut.copyIn(p, t0, rows, h * d + half, half, w.da, hp, wv);
-            scaleHalves(w.da, rows, hp, w.invZ[0], w.invZ[1]);
+            RowBlock up = g.upstream(w, dOut, p, h, t0, rows);
+            scaleHalves(up.array(), up.offset(), up.stride(), rows, hp, w.invZ[0], w.invZ[1], w.da, 0, wv);
             for (int f = 0; f < 2; f++) {
-                ab(tiles, hp, fw, w.da, f * hp, wv, g.state, sto + f * hp * fw, fw, w.dp[f], 0, fw);
+                ab(rows, hp, fw, w.da, f * hp, wv, g.state, sto + f * hp * fw, fw, w.dp[f], 0, fw);
                 atb(rows, fw, hp, w.prot[f], 0, fw, w.da, f * hp, wv, w.blockS, f * hp, wv);
             }
             addTo(g.partials2, part, w.blockS, fw * wv);
             Arrays.fill(w.blockM, 0f);
             Arrays.fill(w.blockSig, 0f);
             for (int f = 0; f < 2; f++) {
-                flowGradient(w.x, w.sin, w.cos, rows, dp, f == 1, g.state, mo, w.phi[f], w.prot[f], w.dp[f],
-                        w.invZ[f], w.blockM, w.blockSig, f * fw);
+                flowGradient(q, tab, rows, dp, f == 1, g.state, mo, w.phi[f], w.prot[f], w.dp[f], w.invZ[f],
+                        w.blockM, w.blockSig, f * fw);
             }
-            queryInputGradient(w.x, rows, dp, g.sig[0], g.sig[1], h * fw, w.dp[0], w.dp[1]);
-            dqRows.copyOut(p, t0, rows, h * d, d, w.x, 0, dp);
+            if (g.aligned) {
+                queryInputGradient(q, rows, dp, g.sig[0], g.sig[1], h * fw, w.dp[0], w.dp[1],
+                        dqRows.array(), dqRows.at(p, t0) + h * d, dqRows.tokenStride());
+            } else {
+                queryInputGradient(q, rows, dp, g.sig[0], g.sig[1], h * fw, w.dp[0], w.dp[1], w.x, 0, dp);
+                dqRows.copyOut(p, t0, rows, h * d, d, w.x, 0, dp);
+            }
             addTo(g.partials2, part + fw * wv, w.blockM, fw);
             addTo(g.partials2, part + fw * wv + fw, w.blockSig, 2 * fw);
         }
@@ -347,14 +359,15 @@ final class CpuLinearAttention implements LinearAttention {
      * </pre>
      * with x = [q⁺,q⁻] (sim) or [q⁻,q⁺] (opp). {@code dP} is overwritten with {@code g}.
      */
-    private static void flowGradient(float[] q, float[] sin, float[] cos, int rows, int dp, boolean opposite,
+    private static void flowGradient(RowBlock queries, TableBlock tab, int rows, int dp, boolean opposite,
                                      float[] m, int mo, float[] phi, float[] prot, float[] dP, float[] invZ,
                                      float[] dm, float[] dsig, int sigOff) {
-        int fw = 2 * dp;
+        int fw = 2 * dp, qld = queries.stride();
+        float[] q = queries.array(), sin = tab.sin(), cos = tab.cos();
         FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
         FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
-            int ro = t * fw;
+            int ro = t * fw, sn = tab.sinOffset() + ro, cn = tab.cosOffset() + ro;
             FloatVector acc = zero;
             for (int i = 0; i < fw; i += L) {
                 acc = FloatVector.fromArray(F, prot, ro + i).fma(FloatVector.fromArray(F, dP, ro + i), acc);
@@ -363,13 +376,13 @@ final class CpuLinearAttention implements LinearAttention {
             for (int i = 0; i < fw; i += L) {
                 int a = ro + i;
                 FloatVector y = FloatVector.fromArray(F, dP, a), f = FloatVector.fromArray(F, phi, a);
-                FloatVector s = FloatVector.fromArray(F, sin, a).mul(sign);
-                FloatVector dphi = y.fma(FloatVector.fromArray(F, cos, a), y.mul(s).rearrange(SWAP))
+                FloatVector s = FloatVector.fromArray(F, sin, sn + i).mul(sign);
+                FloatVector dphi = y.fma(FloatVector.fromArray(F, cos, cn + i), y.mul(s).rearrange(SWAP))
                         .add(dz.mul(FloatVector.fromArray(F, m, mo + i)));
                 dz.fma(f, FloatVector.fromArray(F, dm, i)).intoArray(dm, i);
                 dphi.mul(f.add(one)).intoArray(dP, a);
             }
-            int qo = t * dp;
+            int qo = queries.offset() + t * qld;
             for (int i = 0; i < dp; i += L) {
                 FloatVector qv = FloatVector.fromArray(F, q, qo + i);
                 FloatVector qp = qv.max(zero), qn = qv.neg().max(zero);
@@ -383,14 +396,16 @@ final class CpuLinearAttention implements LinearAttention {
 
     /**
      * dq from the two flows' {@code g = dφ⊙(φ+1)} ({@code gs}, {@code go}): on q > 0 the active halves are sim's
-     * first and opp's second, on q < 0 sim's second and opp's first; {@code q} is overwritten with dq.
+     * first and opp's second, on q < 0 sim's second and opp's first. Written to {@code dq} rows (may be the
+     * query rows themselves).
      */
-    private static void queryInputGradient(float[] q, int rows, int dp, float[] sig1, float[] sig2, int so,
-                                           float[] gs, float[] go) {
-        int fw = 2 * dp;
+    private static void queryInputGradient(RowBlock queries, int rows, int dp, float[] sig1, float[] sig2, int so,
+                                           float[] gs, float[] go, float[] dq, int dqo, int dqld) {
+        int fw = 2 * dp, qld = queries.stride();
+        float[] q = queries.array();
         FloatVector zero = FloatVector.zero(F);
         for (int t = 0; t < rows; t++) {
-            int qo = t * dp, ro = t * fw;
+            int qo = queries.offset() + t * qld, ro = t * fw, o = dqo + t * dqld;
             for (int i = 0; i < dp; i += L) {
                 FloatVector qv = FloatVector.fromArray(F, q, qo + i);
                 FloatVector viaPos = FloatVector.fromArray(F, gs, ro + i).mul(FloatVector.fromArray(F, sig1, so + i))
@@ -399,7 +414,7 @@ final class CpuLinearAttention implements LinearAttention {
                         .add(FloatVector.fromArray(F, go, ro + i).mul(FloatVector.fromArray(F, sig2, so + i)));
                 zero.blend(viaPos, qv.compare(VectorOperators.GT, 0f))
                         .blend(viaNeg.neg(), qv.compare(VectorOperators.LT, 0f))
-                        .intoArray(q, qo + i);
+                        .intoArray(dq, o + i);
             }
         }
     }
@@ -446,46 +461,55 @@ final class CpuLinearAttention implements LinearAttention {
 
     private void keyBackward(Call g, int bh, int chunk, TokenRows dkRows, TokenRows dvRows) {
         Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads, d = g.d, fw = g.fw, hp = g.hp, wv = g.wv;
+        int p = bh / g.heads, h = bh % g.heads, d = g.d, dp = g.dp, fw = g.fw, hp = g.hp, wv = g.wv;
         int go = bh * g.gradSize, mo = go + fw * wv, to = mo + fw;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
-            int rows = Math.min(BLOCK, end - t0), tiles = padToTile(rows);
-            loadKeys(g, w, p, h, t0, rows);
-            keyFeatures(w.x, w.sin, w.cos, rows, g.dp, false, w.kap, w.rk, null);
-            ab(tiles, wv, fw, w.vs, 0, wv, g.grads, to, fw, w.dp[0], 0, fw);   // dR = v·dSᵀ / N
-            ab(tiles, fw, wv, w.rk, 0, fw, g.grads, go, wv, w.rowsV, 0, wv);   // dv = R·dS / N
-            keyInputGradient(w.x, w.sin, w.cos, rows, g.dp, g.grads, mo, w.kap, w.dp[0]);
-            dkRows.copyOut(p, t0, rows, h * d, d, w.x, 0, g.dp);
-            dvRows.copyOut(p, t0, rows, h * d, g.half, w.rowsV, 0, wv);
-            dvRows.copyOut(p, t0, rows, h * d + g.half, g.half, w.rowsV, hp, wv);
+            int rows = Math.min(BLOCK, end - t0);
+            RowBlock k = g.keys(w, p, h, t0, rows), v = g.values(w, p, h, t0, rows);
+            TableBlock tab = g.tableRows(w, t0, rows);
+            keyFeatures(k, tab, rows, dp, false, w.kap, w.rk, null);
+            ab(rows, wv, fw, v.array(), v.offset(), v.stride(), g.grads, to, fw, w.dp[0], 0, fw);   // dR = v·dSᵀ / N
+            ab(rows, fw, wv, w.rk, 0, fw, g.grads, go, wv, w.rowsV, 0, wv);                          // dv = R·dS / N
+            if (g.aligned) {
+                keyInputGradient(k, tab, rows, dp, g.grads, mo, w.kap, w.dp[0],
+                        dkRows.array(), dkRows.at(p, t0) + h * d, dkRows.tokenStride());
+                dvRows.copyOut(p, t0, rows, h * d, d, w.rowsV, 0, wv);
+            } else {
+                keyInputGradient(k, tab, rows, dp, g.grads, mo, w.kap, w.dp[0], w.x, 0, dp);
+                dkRows.copyOut(p, t0, rows, h * d, d, w.x, 0, dp);
+                dvRows.copyOut(p, t0, rows, h * d, g.half, w.rowsV, 0, wv);
+                dvRows.copyOut(p, t0, rows, h * d + g.half, g.half, w.rowsV, hp, wv);
+            }
         }
     }
 
     /**
      * dk for {@code rows} tokens: dκ = rotᵀ(dR) + dm/N, then through κ = exp([k⁺,k⁻]) − 1 on the active half.
-     * {@code k} is overwritten with dk, {@code dR} with dκ⊙(κ+1).
+     * {@code dR} is overwritten with dκ⊙(κ+1); dk goes to {@code dk} rows (may be the key rows themselves).
      */
-    private static void keyInputGradient(float[] k, float[] sin, float[] cos, int rows, int dp, float[] dmN, int mo,
-                                         float[] kap, float[] dR) {
-        int fw = 2 * dp;
+    private static void keyInputGradient(RowBlock keys, TableBlock tab, int rows, int dp, float[] dmN, int mo,
+                                         float[] kap, float[] dR, float[] dk, int dko, int dkld) {
+        int fw = 2 * dp, kld = keys.stride();
+        float[] k = keys.array(), sin = tab.sin(), cos = tab.cos();
         FloatVector zero = FloatVector.zero(F), one = FloatVector.broadcast(F, 1f);
         FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
-            int ro = t * fw, ko = t * dp;
+            int ro = t * fw, sn = tab.sinOffset() + ro, cn = tab.cosOffset() + ro;
             for (int i = 0; i < fw; i += L) {
                 int a = ro + i;
                 FloatVector y = FloatVector.fromArray(F, dR, a);
-                FloatVector s = FloatVector.fromArray(F, sin, a).mul(sign);
-                y.fma(FloatVector.fromArray(F, cos, a), y.mul(s).rearrange(SWAP))
+                FloatVector s = FloatVector.fromArray(F, sin, sn + i).mul(sign);
+                y.fma(FloatVector.fromArray(F, cos, cn + i), y.mul(s).rearrange(SWAP))
                         .add(FloatVector.fromArray(F, dmN, mo + i))
                         .mul(FloatVector.fromArray(F, kap, a).add(one))
                         .intoArray(dR, a);
             }
+            int ko = keys.offset() + t * kld, o = dko + t * dkld;
             for (int i = 0; i < dp; i += L) {
                 FloatVector kv = FloatVector.fromArray(F, k, ko + i);
                 zero.blend(FloatVector.fromArray(F, dR, ro + i), kv.compare(VectorOperators.GT, 0f))
                         .blend(FloatVector.fromArray(F, dR, ro + dp + i).neg(), kv.compare(VectorOperators.LT, 0f))
-                        .intoArray(k, ko + i);
+                        .intoArray(dk, o + i);
             }
         }
     }
@@ -509,6 +533,11 @@ final class CpuLinearAttention implements LinearAttention {
         final String op;
         final int b, n, heads, d, half, dp, fw, hp, wv, pairs, blocks, chunks, slots;
         final boolean backward;
+        /**
+         * Whether d/2 is a multiple of the vector length (every model size): then the tensors' rows already have
+         * the scratch layout and are read and written in place instead of copied.
+         */
+        final boolean aligned;
         final TokenRows q, k, v;
         final AttentionRotary.Tables tables;
         /** σ(s1), σ(s2) per head in the padded feature layout ({@code heads × fw}); and unpadded, in double. */
@@ -540,6 +569,7 @@ final class CpuLinearAttention implements LinearAttention {
             fw = 2 * dp;
             hp = padToVector(half);
             wv = 2 * hp;
+            aligned = hp == half;
             pairs = b * heads;
             blocks = (n + BLOCK - 1) / BLOCK;
             chunks = chunkCount(pairs, blocks, threads);
@@ -578,7 +608,54 @@ final class CpuLinearAttention implements LinearAttention {
         int stateMOffset(int bh) {
             return bh * stateSize + fw * wv;
         }
+
+        RowBlock keys(Scratch w, int p, int h, int t0, int rows) {
+            return rowsOf(k, w, p, h, t0, rows);
+        }
+
+        RowBlock queries(Scratch w, int p, int h, int t0, int rows) {
+            return rowsOf(q, w, p, h, t0, rows);
+        }
+
+        /** d channels per row at vector-aligned offsets: the tensor rows themselves, or a padded copy in {@code x}. */
+        private RowBlock rowsOf(TokenRows t, Scratch w, int p, int h, int t0, int rows) {
+            if (aligned) return new RowBlock(t.array(), t.at(p, t0) + h * d, t.tokenStride());
+            t.copyIn(p, t0, rows, h * d, d, w.x, 0, dp);
+            return new RowBlock(w.x, 0, dp);
+        }
+
+        RowBlock values(Scratch w, int p, int h, int t0, int rows) {
+            return halvesOf(v, w.vs, p, h, t0, rows);
+        }
+
+        RowBlock upstream(Scratch w, TokenRows dOut, int p, int h, int t0, int rows) {
+            return halvesOf(dOut, w.da, p, h, t0, rows);
+        }
+
+        /** The two halves of each row at offsets 0 and hp: the tensor rows themselves, or a padded copy. */
+        private RowBlock halvesOf(TokenRows t, float[] scratch, int p, int h, int t0, int rows) {
+            if (aligned) return new RowBlock(t.array(), t.at(p, t0) + h * d, t.tokenStride());
+            t.copyIn(p, t0, rows, h * d, half, scratch, 0, wv);
+            t.copyIn(p, t0, rows, h * d + half, half, scratch, hp, wv);
+            return new RowBlock(scratch, 0, wv);
+        }
+
+        /** The table rows of tokens {@code [t0, t0+rows)}, rows {@code fw} apart, halves at 0 and dp. */
+        TableBlock tableRows(Scratch w, int t0, int rows) {
+            if (aligned) {
+                return new TableBlock(tables.sin(), tables.sinOffset() + t0 * fw, tables.cos(),
+                        tables.cosOffset() + t0 * fw);
+            }
+            tables.copyRows(t0, rows, 2, dp, w.sin, w.cos, fw);
+            return new TableBlock(w.sin, 0, w.cos, 0);
+        }
     }
+
+    /** A block of rows: row t starts at {@code array[offset + t·stride]}. */
+    private record RowBlock(float[] array, int offset, int stride) {}
+
+    /** A block of table rows, {@code fw} apart. */
+    private record TableBlock(float[] sin, int sinOffset, float[] cos, int cosOffset) {}
 
     /**
      * Per-thread rows of one block, reused across calls while the head size stays the same. Arrays are

@@ -73,9 +73,9 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
         int p = bh / g.heads, h = bh % g.heads, dp = g.dp, np = g.np;
         layOutKeys(g, w, p, h, false);
         for (int t0 = r0; t0 < r1; t0 += BLOCK) {
-            int rows = Math.min(BLOCK, r1 - t0), tiles = padToTile(rows);
+            int rows = Math.min(BLOCK, r1 - t0);
             weights(g, w, p, h, t0, rows);
-            ab(tiles, g.n, dp, w.p, 0, np, w.v, 0, dp, w.rowsOut, 0, dp);
+            ab(rows, g.n, dp, w.p, 0, np, w.v, 0, dp, w.rowsOut, 0, dp);
             out.copyOut(p, t0, rows, h * g.d, g.d, w.rowsOut, 0, dp);
         }
     }
@@ -115,7 +115,7 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
         for (int t = 0; t < rows; t++) {
             rotate(w.qs, t * dp, w.tabSin, w.tabCos, (t0 + t) * dp, dp, g.scale, w.qs, t * dp);
         }
-        ab(padToTile(rows), g.d, np, w.qs, 0, dp, w.kt, 0, np, w.p, 0, np);
+        ab(rows, g.d, np, w.qs, 0, dp, w.kt, 0, np, w.p, 0, np);
         softmaxRows(w.p, rows, g.n, np);
     }
 
@@ -178,12 +178,12 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
         Arrays.fill(w.dkSum, 0, keyTiles * dp, 0);
         Arrays.fill(w.dvSum, 0, keyTiles * dp, 0);
         for (int t0 = 0; t0 < n; t0 += BLOCK) {
-            int rows = Math.min(BLOCK, n - t0), tiles = padToTile(rows);
+            int rows = Math.min(BLOCK, n - t0);
             weights(g, w, p, h, t0, rows);
             dOut.copyIn(p, t0, rows, h * d, d, w.dOut, 0, dp);
-            ab(tiles, d, np, w.dOut, 0, dp, w.vt, 0, np, w.ds, 0, np);          // dP = dOut·vᵀ
+            ab(rows, d, np, w.dOut, 0, dp, w.vt, 0, np, w.ds, 0, np);          // dP = dOut·vᵀ
             softmaxGradientRows(w.p, w.ds, rows, np);
-            ab(tiles, n, dp, w.ds, 0, np, w.kr, 0, dp, w.rowsOut, 0, dp);       // dq̃ / scale = dS·k̃
+            ab(rows, n, dp, w.ds, 0, np, w.kr, 0, dp, w.rowsOut, 0, dp);       // dq̃ / scale = dS·k̃
             for (int t = 0; t < rows; t++) {
                 rotateBack(w.rowsOut, t * dp, w.tabSin, w.tabCos, (t0 + t) * dp, dp, g.scale, w.rowsOut, t * dp);
             }
