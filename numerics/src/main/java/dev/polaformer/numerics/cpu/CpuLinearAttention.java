@@ -58,6 +58,9 @@ import jdk.incubator.vector.VectorSpecies;
  * start out of two or three). The copies in and out are {@code System.arraycopy}; the vector methods are kept
  * to a size C1 accepts.
  *
+ * <p><b>exp(x) − 1</b> is computed as {@code EXP} minus one rather than {@code EXPM1}: 10% faster forward, and
+ * the absolute error (about 6e-8) is what matters, since φ and κ only enter sums with O(1) weights.
+ *
  * <p><b>Overflow.</b> exp(k) overflows float32 above k ≈ 88.7. Instead of testing every key, the kernel
  * checks that m and S are finite after the reduction and only then looks for the offending key, so that the
  * failure names batch, token and head like the reference.
@@ -173,7 +176,7 @@ final class CpuLinearAttention implements LinearAttention {
             int ko = keys.offset() + t * kld, ro = t * fw, so = tab.sinOffset() + ro, co = tab.cosOffset() + ro;
             for (int i = 0; i < dp; i += L) {
                 FloatVector kv = FloatVector.fromArray(F, k, ko + i);
-                FloatVector e = kv.abs().lanewise(VectorOperators.EXPM1);
+                FloatVector e = kv.abs().lanewise(VectorOperators.EXP).sub(1f);
                 FloatVector pos = e.blend(zero, kv.compare(VectorOperators.LT, 0f)), neg = e.sub(pos);
                 int a = ro + i, b = ro + dp + i;
                 pos.intoArray(kap, a);
@@ -315,7 +318,7 @@ final class CpuLinearAttention implements LinearAttention {
                 VectorMask<Float> neg = qv.compare(VectorOperators.LT, 0f);
                 FloatVector sa = FloatVector.fromArray(F, sig, so + i), sb = FloatVector.fromArray(F, sig, so + dp + i);
                 FloatVector e = qv.abs().mul(opposite ? sb.blend(sa, neg) : sa.blend(sb, neg))
-                        .lanewise(VectorOperators.EXPM1);
+                        .lanewise(VectorOperators.EXP).sub(1f);
                 FloatVector first = opposite ? zero.blend(e, neg) : e.blend(zero, neg), second = e.sub(first);
                 z = first.fma(FloatVector.fromArray(F, m, mo + i), second.fma(FloatVector.fromArray(F, m, mo + dp + i), z));
                 int a = ro + i, b = ro + dp + i;
