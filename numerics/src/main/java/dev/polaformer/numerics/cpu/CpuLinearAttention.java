@@ -290,48 +290,60 @@ final class CpuLinearAttention implements LinearAttention {
     private static RowBlock queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi) {
         RowBlock q = g.queries(w, p, h, t0, rows);
         TableBlock tab = g.tableRows(w, t0, rows);
-        int mo = g.stateMOffset(p * g.heads + h);
-        for (int f = 0; f < 2; f++) {
-            queryFeatures(q, tab, rows, g.dp, f == 1, g.sig[f], h * g.fw, g.state, mo, w.phi[f], w.prot[f],
-                    w.invZ[f], keepPhi);
-        }
+        queryFeatures(q, tab, rows, g.dp, g.sig[0], g.sig[1], h * g.fw, g.state, g.stateMOffset(p * g.heads + h),
+                w, keepPhi);
         return q;
     }
 
     /**
-     * One flow's features for {@code rows} query rows: sim is exp([q⁺σ[:d], q⁻σ[d:]]) − 1, opp ({@code opposite})
-     * is exp([q⁻σ[:d], q⁺σ[d:]]) − 1. Only one of q⁺, q⁻ is non-zero, so one exponential per channel suffices:
-     * the temperature of the active half is chosen by the sign of q and the result goes to that half. The two
-     * halves are dotted with m and rotated in the same pass.
+     * Both flows' features for {@code rows} query rows: sim is exp([q⁺σ1[:d], q⁻σ1[d:]]) − 1, opp is
+     * exp([q⁻σ2[:d], q⁺σ2[d:]]) − 1. Only one of q⁺, q⁻ is non-zero, so one exponential per channel and flow
+     * suffices: the temperature of the active half is chosen by the sign of q and the result goes to that half.
+     * The halves are dotted with m and rotated in the same pass.
      */
-    private static void queryFeatures(RowBlock queries, TableBlock tab, int rows, int dp, boolean opposite,
-                                      float[] sig, int so, float[] m, int mo, float[] phi, float[] prot,
-                                      float[] invZ, boolean keepPhi) {
+    private static void queryFeatures(RowBlock queries, TableBlock tab, int rows, int dp, float[] sig1, float[] sig2,
+                                      int so, float[] m, int mo, Scratch w, boolean keepPhi) {
         int fw = 2 * dp, qld = queries.stride();
         float[] q = queries.array(), sin = tab.sin(), cos = tab.cos();
+        float[] phi0 = w.phi[0], phi1 = w.phi[1], prot0 = w.prot[0], prot1 = w.prot[1];
         FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
         for (int t = 0; t < rows; t++) {
             int qo = queries.offset() + t * qld, ro = t * fw, sn = tab.sinOffset() + ro, cn = tab.cosOffset() + ro;
-            FloatVector z = zero;
+            FloatVector z0 = zero, z1 = zero;
             for (int i = 0; i < dp; i += L) {
-                FloatVector qv = FloatVector.fromArray(F, q, qo + i);
+                FloatVector qv = FloatVector.fromArray(F, q, qo + i), a = qv.abs();
                 VectorMask<Float> neg = qv.compare(VectorOperators.LT, 0f);
-                FloatVector sa = FloatVector.fromArray(F, sig, so + i), sb = FloatVector.fromArray(F, sig, so + dp + i);
-                FloatVector e = qv.abs().mul(opposite ? sb.blend(sa, neg) : sa.blend(sb, neg))
+                FloatVector ma = FloatVector.fromArray(F, m, mo + i), mb = FloatVector.fromArray(F, m, mo + dp + i);
+                FloatVector ca = FloatVector.fromArray(F, cos, cn + i), cb = FloatVector.fromArray(F, cos, cn + dp + i);
+                FloatVector sa = FloatVector.fromArray(F, sin, sn + i).mul(sign);
+                FloatVector sb = FloatVector.fromArray(F, sin, sn + dp + i).mul(sign);
+                int ia = ro + i, ib = ro + dp + i;
+                // sim: the first half is active where q > 0
+                FloatVector e = a.mul(FloatVector.fromArray(F, sig1, so + i).blend(FloatVector.fromArray(F, sig1, so + dp + i), neg))
                         .lanewise(VectorOperators.EXP).sub(1f);
-                FloatVector first = opposite ? zero.blend(e, neg) : e.blend(zero, neg), second = e.sub(first);
-                z = first.fma(FloatVector.fromArray(F, m, mo + i), second.fma(FloatVector.fromArray(F, m, mo + dp + i), z));
-                int a = ro + i, b = ro + dp + i;
+                FloatVector first = e.blend(zero, neg), second = e.sub(first);
+                z0 = first.fma(ma, second.fma(mb, z0));
                 if (keepPhi) {
-                    first.intoArray(phi, a);
-                    second.intoArray(phi, b);
+                    first.intoArray(phi0, ia);
+                    second.intoArray(phi0, ib);
                 }
-                FloatVector ssa = FloatVector.fromArray(F, sin, sn + i).mul(sign);
-                FloatVector ssb = FloatVector.fromArray(F, sin, sn + dp + i).mul(sign);
-                first.rearrange(SWAP).fma(ssa, first.mul(FloatVector.fromArray(F, cos, cn + i))).intoArray(prot, a);
-                second.rearrange(SWAP).fma(ssb, second.mul(FloatVector.fromArray(F, cos, cn + dp + i))).intoArray(prot, b);
+                first.rearrange(SWAP).fma(sa, first.mul(ca)).intoArray(prot0, ia);
+                second.rearrange(SWAP).fma(sb, second.mul(cb)).intoArray(prot0, ib);
+                // opp: the first half is active where q < 0
+                e = a.mul(FloatVector.fromArray(F, sig2, so + dp + i).blend(FloatVector.fromArray(F, sig2, so + i), neg))
+                        .lanewise(VectorOperators.EXP).sub(1f);
+                first = zero.blend(e, neg);
+                second = e.sub(first);
+                z1 = first.fma(ma, second.fma(mb, z1));
+                if (keepPhi) {
+                    first.intoArray(phi1, ia);
+                    second.intoArray(phi1, ib);
+                }
+                first.rearrange(SWAP).fma(sa, first.mul(ca)).intoArray(prot1, ia);
+                second.rearrange(SWAP).fma(sb, second.mul(cb)).intoArray(prot1, ib);
             }
-            invZ[t] = 1f / (z.reduceLanes(VectorOperators.ADD) + Z_EPS);
+            w.invZ[0][t] = 1f / (z0.reduceLanes(VectorOperators.ADD) + Z_EPS);
+            w.invZ[1][t] = 1f / (z1.reduceLanes(VectorOperators.ADD) + Z_EPS);
         }
     }
 
