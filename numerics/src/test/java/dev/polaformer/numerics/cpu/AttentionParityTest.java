@@ -234,12 +234,22 @@ class AttentionParityTest {
         }
     }
 
+    /**
+     * A key of 100 overflows exp in float32: the call fails and names where. Two geometries: one task per
+     * (batch, head), and batch 1 with one head split into token chunks (with 2 threads).
+     */
     @Test
     void aKeyThatOverflowsExpFailsNamingWhere() {
+        keyOverflowCase(2, 70, 8, 2, 1, 66, 5, "batch 1, token 66, head 1");
+        keyOverflowCase(1, 300, 4, 1, 0, 250, 3, "batch 0, token 250, head 0");
+    }
+
+    private static void keyOverflowCase(int b, int n, int c, int heads, int badBatch, int badToken, int badChannel,
+                                        String where) {
+        int d = c / heads;
+        float[] keys = TestData.normal(30, b * n * c);
+        keys[(badBatch * n + badToken) * c + badChannel] = 100f;
         for (Backend cpu : CPU) {
-            int b = 2, n = 70, c = 8, heads = 2, d = 4;
-            float[] keys = TestData.normal(30, b * n * c);
-            keys[(1 * n + 66) * c + 5] = 100f;   // batch 1, token 66, head 1
             try (Tensor q = TestData.normal(cpu, 31, b, n, c); Tensor k = cpu.fromArray(keys, b, n, c);
                  Tensor v = TestData.normal(cpu, 32, b, n, c); Tensor out = cpu.zeros(b, n, c);
                  Tensor s = cpu.zeros(1, heads, 1, 2 * d); Tensor ds = cpu.zeros(1, heads, 1, 2 * d);
@@ -250,7 +260,8 @@ class AttentionParityTest {
                         () -> la.forward(q, k, v, heads, s, s, rope, out),
                         () -> la.backward(q, k, v, heads, s, s, rope, out, dq, dk, dv, ds, ds)}) {
                     ArithmeticException e = assertThrows(ArithmeticException.class, call::run);
-                    assertTrue(e.getMessage().contains("batch 1, token 66, head 1"), e.getMessage());
+                    assertTrue(e.getMessage() != null && e.getMessage().contains(where), () -> cpu.describe() + ": "
+                            + e.getMessage());
                 }
             }
         }

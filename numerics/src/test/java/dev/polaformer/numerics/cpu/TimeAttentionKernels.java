@@ -11,7 +11,7 @@ import java.util.Arrays;
  * {@code mvn -o -pl numerics test-compile}:
  * <pre>
  *   java --add-modules jdk.incubator.vector -cp numerics/target/classes:numerics/target/test-classes \
- *        dev.polaformer.numerics.cpu.TimeAttentionKernels [threads] [seconds per case] [name filter]
+ *        dev.polaformer.numerics.cpu.TimeAttentionKernels [threads] [seconds per case] [name filter] [fwd]
  * </pre>
  * Inputs are column slices of a {@code (B, N, 4C)} projection as in the model. Prints the median and the best
  * time per call of the forward and of forward + backward.
@@ -23,6 +23,7 @@ public final class TimeAttentionKernels {
         int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
         double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 1.5;
         filter = args.length > 2 ? args[2] : "";
+        forwardOnly = args.length > 3 && args[3].equals("fwd");
         CpuBackend cpu = new CpuBackend(threads);
         System.out.println("cpu backend: " + cpu.describe());
         linear(cpu, "linear  B=1 N=3136 C=32  heads=1 ", 1, 56, 56, 32, 1, seconds);
@@ -78,10 +79,11 @@ public final class TimeAttentionKernels {
     }
 
     private static String filter = "";
+    private static boolean forwardOnly;
 
     private static void report(String name, Runnable fwd, Runnable both, double seconds) {
         if (!name.replace(" ", "").contains(filter.replace(" ", ""))) return;
-        double[] f = time(fwd, seconds), fb = time(both, seconds);
+        double[] f = time(fwd, seconds), fb = forwardOnly ? new double[2] : time(both, seconds);
         System.out.printf("%s  forward %8.3f ms (best %8.3f)   fwd+bwd %8.3f ms (best %8.3f)%n",
                 name, f[0], f[1], fb[0], fb[1]);
     }
