@@ -93,19 +93,23 @@ final class CpuLinearAttention implements LinearAttention {
         if (g.n == 0 || g.b == 0) return;
         TokenRows outRows = TokenRows.of(memory, op, out);
         if (g.chunks == 1) {
-            // One task per (batch, head) runs both passes back to back, while its rows are still in cache.
+            // One task per (batch, head) runs both passes back to back, while its rows are still in cache; its
+            // sums and state live in the worker's scratch.
             AtomicInteger overflow = new AtomicInteger(Integer.MAX_VALUE);
             parallel.forEach(g.pairs, bh -> {
-                keyPass(g, bh, 0);
-                if (reduceKeys(g, bh)) queryForward(g, bh, 0, outRows);
+                Scratch w = scratch.get().fit(g);
+                keyPass(g, w, bh, 0, w.pairSums, 0);
+                if (reduceKeys(g, w, w.pairSums, 0, w.pairState, 0)) queryForward(g, w, bh, 0, w.pairState, 0, outRows);
                 else overflow.accumulateAndGet(bh, Math::min);
             });
             failOnOverflow(g, overflow.get());
             return;
         }
-        parallel.forEach(g.slots, s -> keyPass(g, s / g.chunks, s % g.chunks));
+        int chunks = g.chunks;
+        parallel.forEach(g.slots, s -> keyPass(g, scratch.get().fit(g), s / chunks, s % chunks, g.sums, s * g.keyPart));
         reduceKeysOrFail(g);
-        parallel.forEach(g.slots, s -> queryForward(g, s / g.chunks, s % g.chunks, outRows));
+        parallel.forEach(g.slots, s -> queryForward(g, scratch.get().fit(g), s / chunks, s % chunks, g.state,
+                s / chunks * g.stateSize, outRows));
     }
 
     // ================================================================ backward
@@ -123,22 +127,27 @@ final class CpuLinearAttention implements LinearAttention {
         if (g.chunks == 1) {
             AtomicInteger overflow = new AtomicInteger(Integer.MAX_VALUE);
             parallel.forEach(g.pairs, bh -> {
-                keyPass(g, bh, 0);
-                if (!reduceKeys(g, bh)) {
+                Scratch w = scratch.get().fit(g);
+                keyPass(g, w, bh, 0, w.pairSums, 0);
+                if (!reduceKeys(g, w, w.pairSums, 0, w.pairState, 0)) {
                     overflow.accumulateAndGet(bh, Math::min);
                     return;
                 }
-                queryBackward(g, bh, 0, gRows, dqRows);
-                reduceQueryGradients(g, bh);
-                keyBackward(g, bh, 0, dkRows, dvRows);
+                queryBackward(g, w, bh, 0, w.pairState, 0, w.pairSums, 0, gRows, dqRows);
+                reduceQueryGradients(g, w, w.pairSums, 0, w.pairGrads, 0);
+                keyBackward(g, w, bh, 0, w.pairGrads, 0, dkRows, dvRows);
             });
             failOnOverflow(g, overflow.get());
         } else {
-            parallel.forEach(g.slots, s -> keyPass(g, s / g.chunks, s % g.chunks));
+            int keyPart = g.keyPart, queryPart = g.queryPart, chunks = g.chunks;
+            parallel.forEach(g.slots, s -> keyPass(g, scratch.get().fit(g), s / chunks, s % chunks, g.sums, s * keyPart));
             reduceKeysOrFail(g);
-            parallel.forEach(g.slots, s -> queryBackward(g, s / g.chunks, s % g.chunks, gRows, dqRows));
-            parallel.forEach(g.pairs, bh -> reduceQueryGradients(g, bh));
-            parallel.forEach(g.slots, s -> keyBackward(g, s / g.chunks, s % g.chunks, dkRows, dvRows));
+            parallel.forEach(g.slots, s -> queryBackward(g, scratch.get().fit(g), s / chunks, s % chunks, g.state,
+                    s / chunks * g.stateSize, g.sums, s * queryPart, gRows, dqRows));
+            parallel.forEach(g.pairs, bh -> reduceQueryGradients(g, scratch.get().fit(g), g.sums, bh * chunks * queryPart,
+                    g.grads, bh * g.gradSize));
+            parallel.forEach(g.slots, s -> keyBackward(g, scratch.get().fit(g), s / chunks, s % chunks, g.grads,
+                    s / chunks * g.gradSize, dkRows, dvRows));
         }
         addTemperatureGradients(g, memory.array(op, ds1), ds1.offset(), memory.array(op, ds2), ds2.offset());
     }
@@ -146,11 +155,9 @@ final class CpuLinearAttention implements LinearAttention {
     // ================================================================ pass 1: keys → m, S
 
     /** κ, m and S = Σ rot(κ)·vᵀ over one chunk of one (batch, head), into its double partial sums. */
-    private void keyPass(Call g, int bh, int chunk) {
-        Scratch w = scratch.get().fit(g);
+    private static void keyPass(Call g, Scratch w, int bh, int chunk, double[] sums, int part) {
         int p = bh / g.heads, h = bh % g.heads, fw = g.fw, wv = g.wv;
-        int part = (bh * g.chunks + chunk) * g.keyPart;
-        Arrays.fill(g.partials, part, part + g.keyPart, 0);
+        Arrays.fill(sums, part, part + g.keyPart, 0);
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
             RowBlock k = g.keys(w, p, h, t0, rows), v = g.values(w, p, h, t0, rows);
@@ -158,8 +165,8 @@ final class CpuLinearAttention implements LinearAttention {
             Arrays.fill(w.blockM, 0f);
             keyFeatures(k, tab, rows, g.dp, true, w.kap, w.rk, w.blockM);
             atb(rows, fw, wv, w.rk, 0, fw, v.array(), v.offset(), v.stride(), w.blockS, 0, wv);
-            addTo(g.partials, part, w.blockS, fw * wv);
-            addTo(g.partials, part + fw * wv, w.blockM, fw);
+            addTo(sums, part, w.blockS, fw * wv);
+            addTo(sums, part + fw * wv, w.blockM, fw);
         }
     }
 
@@ -201,7 +208,9 @@ final class CpuLinearAttention implements LinearAttention {
     private void reduceKeysOrFail(Call g) {
         AtomicInteger firstOverflow = new AtomicInteger(Integer.MAX_VALUE);
         parallel.forEach(g.pairs, bh -> {
-            if (!reduceKeys(g, bh)) firstOverflow.accumulateAndGet(bh, Math::min);
+            if (!reduceKeys(g, scratch.get().fit(g), g.sums, bh * g.chunks * g.keyPart, g.state, bh * g.stateSize)) {
+                firstOverflow.accumulateAndGet(bh, Math::min);
+            }
         });
         failOnOverflow(g, firstOverflow.get());
     }
@@ -212,26 +221,25 @@ final class CpuLinearAttention implements LinearAttention {
     }
 
     /**
-     * Sums the chunks of one (batch, head), checks the sums are finite and stores the float state the
-     * query pass reads: {@code S/N (fw × wv)}, {@code m (fw)} and, for the backward, {@code (S/N)ᵀ (wv × fw)}.
+     * Sums the chunks of one (batch, head) (at {@code part}, {@code keyPart} apart), checks the sums are finite and
+     * stores the float state the query pass reads: {@code S/N (fw × wv)}, {@code m (fw)} and, for the backward,
+     * {@code (S/N)ᵀ (wv × fw)}.
      *
      * @return false if a sum is not finite (a key overflowed exp)
      */
-    private boolean reduceKeys(Call g, int bh) {
+    private static boolean reduceKeys(Call g, Scratch w, double[] sums, int part, float[] state, int so) {
         int fw = g.fw, wv = g.wv, size = fw * wv;
-        double[] sum = scratch.get().fit(g).sums;
+        double[] sum = w.total;
         Arrays.fill(sum, 0, g.keyPart, 0);
         for (int c = 0; c < g.chunks; c++) {
-            int part = (bh * g.chunks + c) * g.keyPart;
-            for (int x = 0; x < g.keyPart; x++) sum[x] += g.partials[part + x];
+            for (int x = 0, o = part + c * g.keyPart; x < g.keyPart; x++) sum[x] += sums[o + x];
         }
         for (int x = 0; x < g.keyPart; x++) {
             if (!Double.isFinite(sum[x])) return false;
         }
         double inv = 1.0 / g.n;
-        int so = bh * g.stateSize;
-        for (int x = 0; x < size + fw; x++) g.state[so + x] = (float) (sum[x] * inv);
-        if (g.backward) transpose(g.state, so, fw, wv, g.state, so + size + fw);
+        for (int x = 0; x < size + fw; x++) state[so + x] = (float) (sum[x] * inv);
+        if (g.backward) transpose(state, so, fw, wv, state, so + size + fw);
         return true;
     }
 
@@ -261,14 +269,13 @@ final class CpuLinearAttention implements LinearAttention {
 
     // ================================================================ pass 2: queries → out
 
-    private void queryForward(Call g, int bh, int chunk, TokenRows out) {
-        Scratch w = scratch.get().fit(g);
-        int p = bh / g.heads, h = bh % g.heads, so = bh * g.stateSize, fw = g.fw, hp = g.hp, wv = g.wv;
+    private static void queryForward(Call g, Scratch w, int bh, int chunk, float[] state, int so, TokenRows out) {
+        int p = bh / g.heads, h = bh % g.heads, fw = g.fw, hp = g.hp, wv = g.wv;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
-            queryRows(g, w, p, h, t0, rows, false);
+            queryRows(g, w, p, h, t0, rows, false, state, so + fw * wv);
             for (int f = 0; f < 2; f++) {
-                ab(rows, fw, hp, w.prot[f], 0, fw, g.state, so + f * hp, wv, w.rowsV, f * hp, wv);
+                ab(rows, fw, hp, w.prot[f], 0, fw, state, so + f * hp, wv, w.rowsV, f * hp, wv);
             }
             if (g.aligned) {
                 scaleHalves(w.rowsV, 0, wv, rows, hp, w.invZ[0], w.invZ[1], out.array(), out.at(p, t0) + h * g.d,
@@ -283,15 +290,15 @@ final class CpuLinearAttention implements LinearAttention {
 
     /**
      * For the tokens {@code [t0, t0+rows)}, per flow: the rotated features ({@code prot}), {@code invZ = 1/(φ·m +
-     * 1e-6)} and, with {@code keepPhi} (the backward), the features themselves ({@code phi}).
+     * 1e-6)} with m at {@code m[mo..]}, and, with {@code keepPhi} (the backward), the features ({@code phi}).
      *
      * @return the query rows used (for the backward's chain rule)
      */
-    private static RowBlock queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi) {
+    private static RowBlock queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi,
+                                      float[] m, int mo) {
         RowBlock q = g.queries(w, p, h, t0, rows);
         TableBlock tab = g.tableRows(w, t0, rows);
-        queryFeatures(q, tab, rows, g.dp, g.sig[0], g.sig[1], h * g.fw, g.state, g.stateMOffset(p * g.heads + h),
-                w, keepPhi);
+        queryFeatures(q, tab, rows, g.dp, g.sig[0], g.sig[1], h * g.fw, m, mo, w, keepPhi);
         return q;
     }
 
@@ -364,28 +371,28 @@ final class CpuLinearAttention implements LinearAttention {
 
     // ================================================================ backward: queries → dq, dS, dm, dσ
 
-    private void queryBackward(Call g, int bh, int chunk, TokenRows dOut, TokenRows dqRows) {
-        Scratch w = scratch.get().fit(g);
+    private static void queryBackward(Call g, Scratch w, int bh, int chunk, float[] state, int so, double[] sums,
+                                      int part, TokenRows dOut, TokenRows dqRows) {
         int p = bh / g.heads, h = bh % g.heads, d = g.d, dp = g.dp, fw = g.fw, hp = g.hp, wv = g.wv;
-        int mo = g.stateMOffset(bh), sto = mo + fw;
-        int part = (bh * g.chunks + chunk) * g.queryPart;
-        Arrays.fill(g.partials2, part, part + g.queryPart, 0);
+        int mo = so + fw * wv, sto = mo + fw, sigPart = (bh * g.chunks + chunk) * 2 * fw;
+        Arrays.fill(sums, part, part + g.queryPart, 0);
+        Arrays.fill(g.sigSums, sigPart, sigPart + 2 * fw, 0);
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
-            RowBlock q = queryRows(g, w, p, h, t0, rows, true);
+            RowBlock q = queryRows(g, w, p, h, t0, rows, true, state, mo);
             TableBlock tab = g.tableRows(w, t0, rows);
             // da_f = g_f / z_f, each flow in its vector-aligned half of the row.
             RowBlock up = g.upstream(w, dOut, p, h, t0, rows);
             scaleHalves(up.array(), up.offset(), up.stride(), rows, hp, w.invZ[0], w.invZ[1], w.da, 0, wv);
             for (int f = 0; f < 2; f++) {
-                ab(rows, hp, fw, w.da, f * hp, wv, g.state, sto + f * hp * fw, fw, w.dp[f], 0, fw);
+                ab(rows, hp, fw, w.da, f * hp, wv, state, sto + f * hp * fw, fw, w.dp[f], 0, fw);
                 atb(rows, fw, hp, w.prot[f], 0, fw, w.da, f * hp, wv, w.blockS, f * hp, wv);
             }
-            addTo(g.partials2, part, w.blockS, fw * wv);
+            addTo(sums, part, w.blockS, fw * wv);
             Arrays.fill(w.blockM, 0f);
             Arrays.fill(w.blockSig, 0f);
             for (int f = 0; f < 2; f++) {
-                flowGradient(q, tab, rows, dp, f == 1, g.state, mo, w.phi[f], w.prot[f], w.dp[f], w.invZ[f],
+                flowGradient(q, tab, rows, dp, f == 1, state, mo, w.phi[f], w.prot[f], w.dp[f], w.invZ[f],
                         w.blockM, w.blockSig, f * fw);
             }
             if (g.aligned) {
@@ -395,8 +402,8 @@ final class CpuLinearAttention implements LinearAttention {
                 queryInputGradient(q, rows, dp, g.sig[0], g.sig[1], h * fw, w.dp[0], w.dp[1], w.x, 0, dp);
                 dqRows.copyOut(p, t0, rows, h * d, d, w.x, 0, dp);
             }
-            addTo(g.partials2, part + fw * wv, w.blockM, fw);
-            addTo(g.partials2, part + fw * wv + fw, w.blockSig, 2 * fw);
+            addTo(sums, part + fw * wv, w.blockM, fw);
+            addTo(g.sigSums, sigPart, w.blockSig, 2 * fw);
         }
     }
 
@@ -468,33 +475,32 @@ final class CpuLinearAttention implements LinearAttention {
     }
 
     /**
-     * Sums the query-pass partials of one (batch, head) and stores what the key backward reads:
+     * Sums the query-pass partials of one (batch, head) (at {@code part}, {@code queryPart} apart) and stores what
+     * the key backward reads:
      * {@code dS/N (fw × wv)}, {@code dm/N (fw)} and {@code (dS/N)ᵀ (wv × fw)}.
      */
-    private void reduceQueryGradients(Call g, int bh) {
+    private static void reduceQueryGradients(Call g, Scratch w, double[] sums, int part, float[] grads, int o) {
         int fw = g.fw, wv = g.wv, size = fw * wv;
-        double[] sum = scratch.get().fit(g).sums;
+        double[] sum = w.total;
         Arrays.fill(sum, 0, size + fw, 0);
         for (int c = 0; c < g.chunks; c++) {
-            int part = (bh * g.chunks + c) * g.queryPart;
-            for (int x = 0; x < size + fw; x++) sum[x] += g.partials2[part + x];
+            for (int x = 0, po = part + c * g.queryPart; x < size + fw; x++) sum[x] += sums[po + x];
         }
         double inv = 1.0 / g.n;
-        int o = bh * g.gradSize;
-        for (int x = 0; x < size + fw; x++) g.grads[o + x] = (float) (sum[x] * inv);
-        transpose(g.grads, o, fw, wv, g.grads, o + size + fw);
+        for (int x = 0; x < size + fw; x++) grads[o + x] = (float) (sum[x] * inv);
+        transpose(grads, o, fw, wv, grads, o + size + fw);
     }
 
     /** ds1/ds2 += dσ ⊙ σ(1−σ), summed over the batch and the chunks in double. */
     private static void addTemperatureGradients(Call g, float[] ds1, int o1, float[] ds2, int o2) {
-        int d = g.d, dd = 2 * d, dp = g.dp, fw = g.fw, sigOff = fw * g.wv + fw;
+        int d = g.d, dd = 2 * d, dp = g.dp, fw = g.fw;
         double[] total = new double[2 * fw];
         for (int h = 0; h < g.heads; h++) {
             Arrays.fill(total, 0);
             for (int p = 0; p < g.b; p++)
                 for (int c = 0; c < g.chunks; c++) {
-                    int part = ((p * g.heads + h) * g.chunks + c) * g.queryPart + sigOff;
-                    for (int j = 0; j < 2 * fw; j++) total[j] += g.partials2[part + j];
+                    int part = ((p * g.heads + h) * g.chunks + c) * 2 * fw;
+                    for (int j = 0; j < 2 * fw; j++) total[j] += g.sigSums[part + j];
                 }
             for (int j = 0; j < dd; j++) {
                 int padded = j < d ? j : dp + j - d;
@@ -507,23 +513,23 @@ final class CpuLinearAttention implements LinearAttention {
 
     // ================================================================ backward: keys → dk, dv
 
-    private void keyBackward(Call g, int bh, int chunk, TokenRows dkRows, TokenRows dvRows) {
-        Scratch w = scratch.get().fit(g);
+    private static void keyBackward(Call g, Scratch w, int bh, int chunk, float[] grads, int go, TokenRows dkRows,
+                                    TokenRows dvRows) {
         int p = bh / g.heads, h = bh % g.heads, d = g.d, dp = g.dp, fw = g.fw, hp = g.hp, wv = g.wv;
-        int go = bh * g.gradSize, mo = go + fw * wv, to = mo + fw;
+        int mo = go + fw * wv, to = mo + fw;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
             RowBlock k = g.keys(w, p, h, t0, rows), v = g.values(w, p, h, t0, rows);
             TableBlock tab = g.tableRows(w, t0, rows);
             keyFeatures(k, tab, rows, dp, false, w.kap, w.rk, null);
-            ab(rows, wv, fw, v.array(), v.offset(), v.stride(), g.grads, to, fw, w.dp[0], 0, fw);   // dR = v·dSᵀ / N
-            ab(rows, fw, wv, w.rk, 0, fw, g.grads, go, wv, w.rowsV, 0, wv);                          // dv = R·dS / N
+            ab(rows, wv, fw, v.array(), v.offset(), v.stride(), grads, to, fw, w.dp[0], 0, fw);   // dR = v·dSᵀ / N
+            ab(rows, fw, wv, w.rk, 0, fw, grads, go, wv, w.rowsV, 0, wv);                          // dv = R·dS / N
             if (g.aligned) {
-                keyInputGradient(k, tab, rows, dp, g.grads, mo, w.kap, w.dp[0],
+                keyInputGradient(k, tab, rows, dp, grads, mo, w.kap, w.dp[0],
                         dkRows.array(), dkRows.at(p, t0) + h * d, dkRows.tokenStride());
                 dvRows.copyOut(p, t0, rows, h * d, d, w.rowsV, 0, wv);
             } else {
-                keyInputGradient(k, tab, rows, dp, g.grads, mo, w.kap, w.dp[0], w.x, 0, dp);
+                keyInputGradient(k, tab, rows, dp, grads, mo, w.kap, w.dp[0], w.x, 0, dp);
                 dkRows.copyOut(p, t0, rows, h * d, d, w.x, 0, dp);
                 dvRows.copyOut(p, t0, rows, h * d, g.half, w.rowsV, 0, wv);
                 dvRows.copyOut(p, t0, rows, h * d + g.half, g.half, w.rowsV, hp, wv);
@@ -591,18 +597,18 @@ final class CpuLinearAttention implements LinearAttention {
         /** σ(s1), σ(s2) per head in the padded feature layout ({@code heads × fw}); and unpadded, in double. */
         final float[][] sig;
         final double[][] sigDouble;
-        /** Per slot: S (fw × wv) then m (fw). */
-        final int keyPart;
-        final double[] partials;
-        /** Per slot of the backward's query pass: dS (fw × wv), dm (fw), dσ1 (fw), dσ2 (fw). */
-        final int queryPart;
-        final double[] partials2;
-        /** Per (batch, head): S/N (fw × wv), m (fw), and in the backward (S/N)ᵀ (wv × fw). */
-        final int stateSize;
-        final float[] state;
-        /** Per (batch, head), backward only: dS/N (fw × wv), dm/N (fw), (dS/N)ᵀ (wv × fw). */
-        final int gradSize;
-        final float[] grads;
+        /** Sizes of a slot's key sums (S (fw × wv), m (fw)) and query sums (dS (fw × wv), dm (fw)), in doubles. */
+        final int keyPart, queryPart;
+        /** Sizes per (batch, head): S/N, m, (S/N)ᵀ (the forward has no (S/N)ᵀ); and dS/N, dm/N, (dS/N)ᵀ. */
+        final int stateSize, gradSize;
+        /**
+         * Token-chunked calls only (a call with one task per pair keeps these in the worker's scratch): the slots'
+         * sums, and the pairs' state and gradient state.
+         */
+        final double[] sums;
+        final float[] state, grads;
+        /** Backward: per slot, the block-summed dσ1, dσ2 (fw each), reduced over the batch at the end. */
+        final double[] sigSums;
 
         Call(String op, HeapMemory memory, Tensor q, Tensor k, Tensor v, int heads, Tensor s1, Tensor s2,
              RopeTables rope, int threads, boolean backward) {
@@ -639,22 +645,19 @@ final class CpuLinearAttention implements LinearAttention {
                     sig[1][padded] = (float) sigDouble[1][h * dd + j];
                 }
             keyPart = fw * wv + fw;
-            partials = new double[slots * keyPart];
-            queryPart = backward ? fw * wv + 3 * fw : 0;
-            partials2 = new double[slots * queryPart];
+            queryPart = fw * wv + fw;
             stateSize = fw * wv + fw + (backward ? wv * fw : 0);
-            state = new float[pairs * stateSize];
-            gradSize = backward ? fw * wv + fw + wv * fw : 0;
-            grads = new float[pairs * gradSize];
+            gradSize = fw * wv + fw + wv * fw;
+            boolean shared = chunks > 1;
+            sums = new double[shared ? slots * keyPart : 0];
+            state = new float[shared ? pairs * stateSize : 0];
+            grads = new float[shared && backward ? pairs * gradSize : 0];
+            sigSums = new double[backward ? slots * 2 * fw : 0];
         }
 
         /** First token of chunk {@code c}; chunks are whole blocks. */
         int chunkStart(int c) {
             return Math.min(n, (int) ((long) c * blocks / chunks) * BLOCK);
-        }
-
-        int stateMOffset(int bh) {
-            return bh * stateSize + fw * wv;
         }
 
         RowBlock keys(Scratch w, int p, int h, int t0, int rows) {
@@ -714,7 +717,9 @@ final class CpuLinearAttention implements LinearAttention {
         float[] x, sin, cos, kap, rk, vs, da, rowsV, blockS, blockM, blockSig;
         final float[][] phi = new float[2][], prot = new float[2][], dp = new float[2][];
         final float[][] invZ = {new float[BLOCK], new float[BLOCK]};
-        double[] sums;
+        /** One pair's sums and state when a task owns a whole (batch, head); {@code total}: a reduction's sum. */
+        double[] pairSums, total;
+        float[] pairState, pairGrads;
 
         Scratch fit(Call g) {
             if (g.d == d) return this;
@@ -736,7 +741,10 @@ final class CpuLinearAttention implements LinearAttention {
                 prot[f] = new float[featureRows];
                 dp[f] = new float[featureRows];
             }
-            sums = new double[fw * wv + 3 * fw];
+            pairSums = new double[fw * wv + fw];
+            total = new double[fw * wv + fw];
+            pairState = new float[2 * fw * wv + fw];
+            pairGrads = new float[2 * fw * wv + fw];
             return this;
         }
     }
