@@ -33,6 +33,10 @@ import jdk.incubator.vector.VectorSpecies;
  * The key-side gradients are sums over all query blocks: each block's float product is added into double
  * accumulators. Row softmax sums are float: a row has N ≤ a few thousand positive terms.
  *
+ * <p>Rows are copied ({@code System.arraycopy}) into scratch whose rows are padded to whole vectors, so the
+ * vector code needs no masks except in the small row-softmax method (see {@link CpuLinearAttention} on why
+ * masked Vector API code must stay out of large methods).
+ *
  * <p>Parallelism: the forward runs (batch·head, query range) tasks, splitting the queries only when there are
  * fewer than two (batch, head) pairs per thread; the backward runs one task per (batch, head), because dk and
  * dv sum over all of its queries.
@@ -63,7 +67,8 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
         int blocks = (g.n + BLOCK - 1) / BLOCK;
         int splits = CpuLinearAttention.chunkCount(g.pairs, blocks, parallel.threads());
         parallel.forEach(g.pairs * splits, s -> {
-            int first = (int) ((long) (s % splits) * blocks / splits), last = (int) ((long) (s % splits + 1) * blocks / splits);
+            int part = s % splits;
+            int first = (int) ((long) part * blocks / splits), last = (int) ((long) (part + 1) * blocks / splits);
             forwardRange(g, s / splits, first * BLOCK, Math.min(g.n, last * BLOCK), o);
         });
     }
@@ -227,9 +232,10 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
     }
 
     /**
-     * Per-thread scratch, grown to the largest call seen. No padding lane needs to be zero here: every product
-     * either reduces over real indices only or writes padding columns that nothing reads, and the softmax rows
-     * are masked to N (padding lanes of rows may hold anything from an earlier call).
+     * Per-thread scratch, grown to the largest call seen. Padding lanes may hold anything from an earlier call:
+     * every product either reduces over real indices only or writes padding columns that nothing reads, and the
+     * softmax rows are masked to N. The one exception, the padding columns of the transposed keys and values
+     * (they make the scores' and dP's padding columns, which the row loops read), is zeroed by {@code transpose}.
      */
     private static final class Scratch {
         private int dp, np, keyRows;
