@@ -105,11 +105,21 @@ final class CpuLinearAttention implements LinearAttention {
             failOnOverflow(g, overflow.get());
             return;
         }
-        int chunks = g.chunks;
-        parallel.forEach(g.slots, s -> keyPass(g, scratch.get().fit(g), s / chunks, s % chunks, g.sums, s * g.keyPart));
-        reduceKeysOrFail(g);
-        parallel.forEach(g.slots, s -> queryForward(g, scratch.get().fit(g), s / chunks, s % chunks, g.state,
-                s / chunks * g.stateSize, outRows));
+        // Token chunks: each query task sums its pair's key chunks itself (a few thousand adds) rather than
+        // waiting for a separate reduction phase; every phase costs a wake-up of the pool.
+        int chunks = g.chunks, keyPart = g.keyPart;
+        parallel.forEach(g.slots, s -> keyPass(g, scratch.get().fit(g), s / chunks, s % chunks, g.sums, s * keyPart));
+        AtomicInteger overflow = new AtomicInteger(Integer.MAX_VALUE);
+        parallel.forEach(g.slots, s -> {
+            Scratch w = scratch.get().fit(g);
+            int bh = s / chunks;
+            if (reduceKeys(g, w, g.sums, bh * chunks * keyPart, w.pairState, 0)) {
+                queryForward(g, w, bh, s % chunks, w.pairState, 0, outRows);
+            } else {
+                overflow.accumulateAndGet(bh, Math::min);
+            }
+        });
+        failOnOverflow(g, overflow.get());
     }
 
     // ================================================================ backward
@@ -139,15 +149,26 @@ final class CpuLinearAttention implements LinearAttention {
             });
             failOnOverflow(g, overflow.get());
         } else {
+            // Token chunks, three phases; each task sums its pair's chunks of the previous phase itself.
             int keyPart = g.keyPart, queryPart = g.queryPart, chunks = g.chunks;
             parallel.forEach(g.slots, s -> keyPass(g, scratch.get().fit(g), s / chunks, s % chunks, g.sums, s * keyPart));
-            reduceKeysOrFail(g);
-            parallel.forEach(g.slots, s -> queryBackward(g, scratch.get().fit(g), s / chunks, s % chunks, g.state,
-                    s / chunks * g.stateSize, g.sums, s * queryPart, gRows, dqRows));
-            parallel.forEach(g.pairs, bh -> reduceQueryGradients(g, scratch.get().fit(g), g.sums, bh * chunks * queryPart,
-                    g.grads, bh * g.gradSize));
-            parallel.forEach(g.slots, s -> keyBackward(g, scratch.get().fit(g), s / chunks, s % chunks, g.grads,
-                    s / chunks * g.gradSize, dkRows, dvRows));
+            AtomicInteger overflow = new AtomicInteger(Integer.MAX_VALUE);
+            parallel.forEach(g.slots, s -> {
+                Scratch w = scratch.get().fit(g);
+                int bh = s / chunks;
+                if (reduceKeys(g, w, g.sums, bh * chunks * keyPart, w.pairState, 0)) {
+                    queryBackward(g, w, bh, s % chunks, w.pairState, 0, g.querySums, s * queryPart, gRows, dqRows);
+                } else {
+                    overflow.accumulateAndGet(bh, Math::min);
+                }
+            });
+            failOnOverflow(g, overflow.get());
+            parallel.forEach(g.slots, s -> {
+                Scratch w = scratch.get().fit(g);
+                int bh = s / chunks;
+                reduceQueryGradients(g, w, g.querySums, bh * chunks * queryPart, w.pairGrads, 0);
+                keyBackward(g, w, bh, s % chunks, w.pairGrads, 0, dkRows, dvRows);
+            });
         }
         addTemperatureGradients(g, memory.array(op, ds1), ds1.offset(), memory.array(op, ds2), ds2.offset());
     }
@@ -198,21 +219,6 @@ final class CpuLinearAttention implements LinearAttention {
                 neg.rearrange(SWAP).fma(sb, neg.mul(FloatVector.fromArray(F, cos, co + dp + i))).intoArray(rk, b);
             }
         }
-    }
-
-    /**
-     * Runs {@link #reduceKeys} for every (batch, head) and fails if a sum overflowed. The exception is raised
-     * here, on the calling thread, because one thrown in a pool worker reaches the caller as a copy without
-     * its message.
-     */
-    private void reduceKeysOrFail(Call g) {
-        AtomicInteger firstOverflow = new AtomicInteger(Integer.MAX_VALUE);
-        parallel.forEach(g.pairs, bh -> {
-            if (!reduceKeys(g, scratch.get().fit(g), g.sums, bh * g.chunks * g.keyPart, g.state, bh * g.stateSize)) {
-                firstOverflow.accumulateAndGet(bh, Math::min);
-            }
-        });
-        failOnOverflow(g, firstOverflow.get());
     }
 
     /** Throws for the first (batch, head) whose key sums overflowed, if any ({@code Integer.MAX_VALUE}: none). */
@@ -599,14 +605,11 @@ final class CpuLinearAttention implements LinearAttention {
         final double[][] sigDouble;
         /** Sizes of a slot's key sums (S (fw × wv), m (fw)) and query sums (dS (fw × wv), dm (fw)), in doubles. */
         final int keyPart, queryPart;
-        /** Sizes per (batch, head): S/N, m, (S/N)ᵀ (the forward has no (S/N)ᵀ); and dS/N, dm/N, (dS/N)ᵀ. */
-        final int stateSize, gradSize;
         /**
-         * Token-chunked calls only (a call with one task per pair keeps these in the worker's scratch): the slots'
-         * sums, and the pairs' state and gradient state.
+         * Token-chunked calls only: every slot's key sums and (backward) query sums, read by all the chunks of the
+         * pair in the next phase. (A call with one task per pair keeps its sums in the worker's scratch.)
          */
-        final double[] sums;
-        final float[] state, grads;
+        final double[] sums, querySums;
         /** Backward: per slot, the block-summed dσ1, dσ2 (fw each), reduced over the batch at the end. */
         final double[] sigSums;
 
@@ -646,12 +649,9 @@ final class CpuLinearAttention implements LinearAttention {
                 }
             keyPart = fw * wv + fw;
             queryPart = fw * wv + fw;
-            stateSize = fw * wv + fw + (backward ? wv * fw : 0);
-            gradSize = fw * wv + fw + wv * fw;
             boolean shared = chunks > 1;
             sums = new double[shared ? slots * keyPart : 0];
-            state = new float[shared ? pairs * stateSize : 0];
-            grads = new float[shared && backward ? pairs * gradSize : 0];
+            querySums = new double[shared && backward ? slots * queryPart : 0];
             sigSums = new double[backward ? slots * 2 * fw : 0];
         }
 
@@ -717,7 +717,10 @@ final class CpuLinearAttention implements LinearAttention {
         float[] x, sin, cos, kap, rk, vs, da, rowsV, blockS, blockM, blockSig;
         final float[][] phi = new float[2][], prot = new float[2][], dp = new float[2][];
         final float[][] invZ = {new float[BLOCK], new float[BLOCK]};
-        /** One pair's sums and state when a task owns a whole (batch, head); {@code total}: a reduction's sum. */
+        /**
+         * One pair's sums (when a task owns a whole (batch, head)), the pair's state S/N, m, (S/N)ᵀ and gradient
+         * state dS/N, dm/N, (dS/N)ᵀ, and {@code total}, a reduction's sum.
+         */
         double[] pairSums, total;
         float[] pairState, pairGrads;
 
