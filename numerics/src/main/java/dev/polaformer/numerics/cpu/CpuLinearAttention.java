@@ -43,14 +43,17 @@ import jdk.incubator.vector.VectorSpecies;
  * all its passes back to back, so the pair's rows of the projection are still in cache for the second pass
  * (at batch 8 and 3136 tokens the projection is 13 MB; running all key passes before all query passes was
  * twice as slow). With fewer pairs (batch 1 with one head is the common inference case), the tokens of each
- * pair are split into chunks, each pass runs over all (pair, chunk) tasks, and the chunks' partial sums are
- * reduced between the passes.
+ * pair are split into chunks and each pass runs over all (pair, chunk) tasks; a task of the next pass first
+ * sums its pair's chunk partials itself (cheaper than a separate reduction phase, which would cost another
+ * wake-up of the pool).
  *
- * <p><b>Scratch layout.</b> Each block's inputs are first copied into per-thread scratch rows, padded so that
- * every vector operation is a whole, unmasked vector: a feature row (κ, R, φ, rot φ, dP, the table rows)
- * holds its two halves (channels {@code [0,d)} and {@code [d,2d)}) at offsets 0 and {@code dp}, each padded to
- * a vector multiple; a value row holds v¹ and v² at offsets 0 and {@code hp}. Padding lanes are zero and stay
- * zero through every step, which the products and dot products rely on.
+ * <p><b>Scratch layout.</b> Rows are laid out so that every vector operation is a whole, unmasked vector: a
+ * feature row (κ, R, φ, rot φ, dP, the table rows) holds its two halves (channels {@code [0,d)} and
+ * {@code [d,2d)}) at offsets 0 and {@code dp}, each padded to a vector multiple; a value row holds v¹ and v²
+ * at offsets 0 and {@code hp}. When d/2 is a multiple of the vector length (all model sizes) the tensors' rows
+ * already have this layout and are used in place; otherwise each block is first copied into padded
+ * per-thread scratch. Padding lanes are zero and stay zero through every step, which the products and dot
+ * products rely on.
  *
  * <p><b>Why no masks in the hot methods.</b> C1 expands each masked Vector API call into a large amount of IR;
  * a method with a few dozen of them fails to compile at tier 3 ("out of virtual registers") and then never
@@ -227,8 +230,8 @@ final class CpuLinearAttention implements LinearAttention {
     }
 
     /**
-     * Sums the chunks of one (batch, head) (at {@code part}, {@code keyPart} apart), checks the sums are finite and
-     * stores the float state the query pass reads: {@code S/N (fw × wv)}, {@code m (fw)} and, for the backward,
+     * Sums the chunks of one (batch, head) (at {@code part}, {@code keyPart} apart), checks that the means are
+     * finite in float and stores the float state the query pass reads: {@code S/N (fw × wv)}, {@code m (fw)} and, for the backward,
      * {@code (S/N)ᵀ (wv × fw)}.
      *
      * @return false if a sum is not finite (a key overflowed exp)
@@ -240,11 +243,12 @@ final class CpuLinearAttention implements LinearAttention {
         for (int c = 0; c < g.chunks; c++) {
             for (int x = 0, o = part + c * g.keyPart; x < g.keyPart; x++) sum[x] += sums[o + x];
         }
-        for (int x = 0; x < g.keyPart; x++) {
-            if (!Double.isFinite(sum[x])) return false;
-        }
         double inv = 1.0 / g.n;
-        for (int x = 0; x < size + fw; x++) state[so + x] = (float) (sum[x] * inv);
+        for (int x = 0; x < size + fw; x++) {
+            float mean = (float) (sum[x] * inv);
+            if (!Float.isFinite(mean)) return false;
+            state[so + x] = mean;
+        }
         if (g.backward) transpose(state, so, fw, wv, state, so + size + fw);
         return true;
     }
