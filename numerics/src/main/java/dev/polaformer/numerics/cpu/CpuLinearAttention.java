@@ -61,8 +61,8 @@ import jdk.incubator.vector.VectorSpecies;
  * start out of two or three). The copies in and out are {@code System.arraycopy}; the vector methods are kept
  * to a size C1 accepts.
  *
- * <p><b>exp(x) − 1</b> is computed as {@code EXP} minus one rather than {@code EXPM1}: 10% faster forward, and
- * the absolute error (about 6e-8) is what matters, since φ and κ only enter sums with O(1) weights.
+ * <p><b>exp(x) − 1</b> comes from {@link VectorMath#expm1}, which is accurate near 0 and, unlike the Vector
+ * API's EXP and EXPM1, gives the same bits in every JIT tier (see {@link VectorMath}).
  *
  * <p><b>Overflow.</b> exp(k) overflows float32 above k ≈ 88.7. Instead of testing every key, the kernel
  * checks that m and S are finite after the reduction and only then looks for the offending key, so that the
@@ -207,7 +207,7 @@ final class CpuLinearAttention implements LinearAttention {
             int ko = keys.offset() + t * kld, ro = t * fw, so = tab.sinOffset() + ro, co = tab.cosOffset() + ro;
             for (int i = 0; i < dp; i += L) {
                 FloatVector kv = FloatVector.fromArray(F, k, ko + i);
-                FloatVector e = kv.abs().lanewise(VectorOperators.EXP).sub(1f);
+                FloatVector e = VectorMath.expm1(kv.abs());
                 FloatVector pos = e.blend(zero, kv.compare(VectorOperators.LT, 0f)), neg = e.sub(pos);
                 int a = ro + i, b = ro + dp + i;
                 pos.intoArray(kap, a);
@@ -336,8 +336,7 @@ final class CpuLinearAttention implements LinearAttention {
                 FloatVector sb = FloatVector.fromArray(F, sin, sn + dp + i).mul(sign);
                 int ia = ro + i, ib = ro + dp + i;
                 // sim: the first half is active where q > 0
-                FloatVector e = a.mul(FloatVector.fromArray(F, sig1, so + i).blend(FloatVector.fromArray(F, sig1, so + dp + i), neg))
-                        .lanewise(VectorOperators.EXP).sub(1f);
+                FloatVector e = VectorMath.expm1(a.mul(FloatVector.fromArray(F, sig1, so + i).blend(FloatVector.fromArray(F, sig1, so + dp + i), neg)));
                 FloatVector first = e.blend(zero, neg), second = e.sub(first);
                 z0 = first.fma(ma, second.fma(mb, z0));
                 if (keepPhi) {
@@ -347,8 +346,7 @@ final class CpuLinearAttention implements LinearAttention {
                 first.rearrange(SWAP).fma(sa, first.mul(ca)).intoArray(prot0, ia);
                 second.rearrange(SWAP).fma(sb, second.mul(cb)).intoArray(prot0, ib);
                 // opp: the first half is active where q < 0
-                e = a.mul(FloatVector.fromArray(F, sig2, so + dp + i).blend(FloatVector.fromArray(F, sig2, so + i), neg))
-                        .lanewise(VectorOperators.EXP).sub(1f);
+                e = VectorMath.expm1(a.mul(FloatVector.fromArray(F, sig2, so + dp + i).blend(FloatVector.fromArray(F, sig2, so + i), neg)));
                 first = zero.blend(e, neg);
                 second = e.sub(first);
                 z1 = first.fma(ma, second.fma(mb, z1));
@@ -359,8 +357,8 @@ final class CpuLinearAttention implements LinearAttention {
                 first.rearrange(SWAP).fma(sa, first.mul(ca)).intoArray(prot1, ia);
                 second.rearrange(SWAP).fma(sb, second.mul(cb)).intoArray(prot1, ib);
             }
-            w.invZ[0][t] = 1f / (z0.reduceLanes(VectorOperators.ADD) + Z_EPS);
-            w.invZ[1][t] = 1f / (z1.reduceLanes(VectorOperators.ADD) + Z_EPS);
+            w.invZ[0][t] = 1f / (VectorMath.sum(z0) + Z_EPS);
+            w.invZ[1][t] = 1f / (VectorMath.sum(z1) + Z_EPS);
         }
     }
 
@@ -437,7 +435,7 @@ final class CpuLinearAttention implements LinearAttention {
             for (int i = 0; i < fw; i += L) {
                 acc = FloatVector.fromArray(F, prot, ro + i).fma(FloatVector.fromArray(F, dP, ro + i), acc);
             }
-            FloatVector dz = FloatVector.broadcast(F, -acc.reduceLanes(VectorOperators.ADD) * invZ[t]);
+            FloatVector dz = FloatVector.broadcast(F, -VectorMath.sum(acc) * invZ[t]);
             for (int i = 0; i < fw; i += L) {
                 int a = ro + i;
                 FloatVector y = FloatVector.fromArray(F, dP, a), f = FloatVector.fromArray(F, phi, a);

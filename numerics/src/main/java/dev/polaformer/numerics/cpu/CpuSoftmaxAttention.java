@@ -138,11 +138,11 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
             for (int j = 0; j < np; j += L) {
                 // Lanes past N become exp(−∞) = 0.
                 FloatVector x = minusInfinity.blend(FloatVector.fromArray(F, pr, ro + j), F.indexInRange(j, n));
-                FloatVector e = x.sub(top).lanewise(VectorOperators.EXP);
+                FloatVector e = VectorMath.exp(x.sub(top));
                 e.intoArray(pr, ro + j);
                 sum = sum.add(e);
             }
-            float inv = 1f / sum.reduceLanes(VectorOperators.ADD);
+            float inv = 1f / VectorMath.sum(sum);
             for (int j = 0; j < np; j += L) FloatVector.fromArray(F, pr, ro + j).mul(inv).intoArray(pr, ro + j);
         }
     }
@@ -155,7 +155,7 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
             for (int j = 0; j < np; j += L) {
                 dot = FloatVector.fromArray(F, ds, ro + j).fma(FloatVector.fromArray(F, pr, ro + j), dot);
             }
-            FloatVector rowDot = FloatVector.broadcast(F, dot.reduceLanes(VectorOperators.ADD));
+            FloatVector rowDot = FloatVector.broadcast(F, VectorMath.sum(dot));
             for (int j = 0; j < np; j += L) {
                 FloatVector.fromArray(F, ds, ro + j).sub(rowDot).mul(FloatVector.fromArray(F, pr, ro + j))
                         .intoArray(ds, ro + j);

@@ -4,6 +4,7 @@ import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;
 import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.IntConsumer;
 
 /**
@@ -55,28 +56,24 @@ public final class Parallel {
             return;
         }
         AtomicInteger next = new AtomicInteger();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
         Runnable worker = () -> {
-            for (int i; (i = next.getAndIncrement()) < tasks; ) task.accept(i);
+            try {
+                for (int i; failure.get() == null && (i = next.getAndIncrement()) < tasks; ) task.accept(i);
+            } catch (Throwable t) {
+                // kept as thrown: ForkJoinTask.join would hand back a copy without the original message
+                if (!failure.compareAndSet(null, t)) failure.get().addSuppressed(t);
+            }
         };
         int helpers = Math.min(threads, tasks) - 1;
         ForkJoinTask<?>[] running = new ForkJoinTask<?>[helpers];
         for (int h = 0; h < helpers; h++) running[h] = pool.submit(worker);
-        Throwable failure = null;
-        try {
-            worker.run();
-        } catch (Throwable t) {
-            failure = t;
-        }
-        for (ForkJoinTask<?> r : running) {
-            try {
-                r.join();
-            } catch (Throwable t) {
-                if (failure == null) failure = t; else failure.addSuppressed(t);
-            }
-        }
-        if (failure instanceof RuntimeException re) throw re;
-        if (failure instanceof Error er) throw er;
-        if (failure != null) throw new IllegalStateException(failure);
+        worker.run();
+        for (ForkJoinTask<?> r : running) r.join();
+        Throwable t = failure.get();
+        if (t instanceof RuntimeException re) throw re;
+        if (t instanceof Error er) throw er;
+        if (t != null) throw new IllegalStateException(t);
     }
 
     /**
