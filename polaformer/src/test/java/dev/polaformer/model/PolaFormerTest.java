@@ -116,7 +116,7 @@ class PolaFormerTest {
             Block late = m.layers.get(3).blocks.get(0), early = m.layers.get(0).blocks.get(0);
             assertEquals(1e-6f, late.gamma1.toArray()[0], "b4 stage 3 layerscale init");
             assertEquals(1f, early.gamma2.toArray()[5]);
-            assertArrayEquals(new float[early.dim * 4], ((PolaLinearAttention) early.attn).s1.toArray());
+            assertArrayEquals(new float[2 * early.dim], ((PolaLinearAttention) early.attn).s1.toArray(), "s1 = 0: (1, heads, 1, 2·head_dim)");
             float[] qkvg = early.attn.fused.weight.toArray();
             double bound = 1 / Math.sqrt(early.dim), max = 0;
             for (float v : qkvg) max = Math.max(max, Math.abs(v));
