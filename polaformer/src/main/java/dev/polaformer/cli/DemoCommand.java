@@ -28,7 +28,7 @@ import java.util.concurrent.Callable;
                 "in the jar (8,000 training images), then classifies the 2,000 held-out test images and prints the accuracy",
                 "and a few predictions. Takes about two and a half minutes on two cores."})
 final class DemoCommand implements Callable<Integer> {
-    @Option(names = "--epochs", defaultValue = "4", description = "Training epochs (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--epochs", defaultValue = "3", description = "Training epochs (default: ${DEFAULT-VALUE}).")
     int epochs;
 
     @Option(names = {"-o", "--output"}, description = "Run directory (default: runs/demo-<time>).")
