@@ -130,6 +130,9 @@ class SgemmTest {
                     for (int m : sizes)
                         for (int n : sizes)
                             for (int k : new int[] {6, 8, 40}) checkArrays(TINY, par, ta, tb, m, n, k, 1f, 0f, seed++);
+        // Tall enough for many row tasks (their count rounded to a multiple of the threads).
+        for (boolean ta : new boolean[] {false, true})
+            for (int m : new int[] {100, 201}) checkArrays(TINY, TWO, ta, !ta, m, 45, 20, 1f, 0f, seed++);
     }
 
     @Test
