@@ -34,12 +34,14 @@ final class SgemmMicroKernel {
     static final int TILE = MR * NR;
 
     /**
-     * {@code tile (MR × NR, row-major) = Σ_p a[aOff + p·MR + r] · b[bOff + p·NR + c]} over {@code p < kc}.
+     * {@code dst[dOff + r·ldd + c] = alpha · Σ_p a[aOff + p·MR + r] · b[bOff + p·NR + c]} over {@code p < kc},
+     * for {@code r < MR}, {@code c < NR}: a full tile, stored either into {@code C} itself (a whole tile of a
+     * single-k-block product with {@code beta = 0}) or into a tile buffer for {@link SgemmWriteBack}.
      *
      * @param a packed {@code A} micro-panel: for each {@code p}, the {@code MR} values of one column of {@code A}
      * @param b packed {@code B} micro-panel: for each {@code p}, the {@code NR} values of one row of {@code B}
      */
-    static void multiply(int kc, float[] a, int aOff, float[] b, int bOff, float[] tile) {
+    static void multiply(int kc, float[] a, int aOff, float[] b, int bOff, float alpha, float[] dst, int dOff, int ldd) {
         FloatVector z = FloatVector.zero(F);
         FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
         FloatVector c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
@@ -86,29 +88,30 @@ final class SgemmMicroKernel {
             cb0 = x.fma(b0, cb0);
             cb1 = x.fma(b1, cb1);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, L);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + L);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + L);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + L);
-        c40.intoArray(tile, 4 * NR);
-        c41.intoArray(tile, 4 * NR + L);
-        c50.intoArray(tile, 5 * NR);
-        c51.intoArray(tile, 5 * NR + L);
-        c60.intoArray(tile, 6 * NR);
-        c61.intoArray(tile, 6 * NR + L);
-        c70.intoArray(tile, 7 * NR);
-        c71.intoArray(tile, 7 * NR + L);
-        c80.intoArray(tile, 8 * NR);
-        c81.intoArray(tile, 8 * NR + L);
-        c90.intoArray(tile, 9 * NR);
-        c91.intoArray(tile, 9 * NR + L);
-        ca0.intoArray(tile, 10 * NR);
-        ca1.intoArray(tile, 10 * NR + L);
-        cb0.intoArray(tile, 11 * NR);
-        cb1.intoArray(tile, 11 * NR + L);
+        FloatVector va = FloatVector.broadcast(F, alpha);
+        c00.mul(va).intoArray(dst, dOff);
+        c01.mul(va).intoArray(dst, dOff + L);
+        c10.mul(va).intoArray(dst, dOff + ldd);
+        c11.mul(va).intoArray(dst, dOff + ldd + L);
+        c20.mul(va).intoArray(dst, dOff + 2 * ldd);
+        c21.mul(va).intoArray(dst, dOff + 2 * ldd + L);
+        c30.mul(va).intoArray(dst, dOff + 3 * ldd);
+        c31.mul(va).intoArray(dst, dOff + 3 * ldd + L);
+        c40.mul(va).intoArray(dst, dOff + 4 * ldd);
+        c41.mul(va).intoArray(dst, dOff + 4 * ldd + L);
+        c50.mul(va).intoArray(dst, dOff + 5 * ldd);
+        c51.mul(va).intoArray(dst, dOff + 5 * ldd + L);
+        c60.mul(va).intoArray(dst, dOff + 6 * ldd);
+        c61.mul(va).intoArray(dst, dOff + 6 * ldd + L);
+        c70.mul(va).intoArray(dst, dOff + 7 * ldd);
+        c71.mul(va).intoArray(dst, dOff + 7 * ldd + L);
+        c80.mul(va).intoArray(dst, dOff + 8 * ldd);
+        c81.mul(va).intoArray(dst, dOff + 8 * ldd + L);
+        c90.mul(va).intoArray(dst, dOff + 9 * ldd);
+        c91.mul(va).intoArray(dst, dOff + 9 * ldd + L);
+        ca0.mul(va).intoArray(dst, dOff + 10 * ldd);
+        ca1.mul(va).intoArray(dst, dOff + 10 * ldd + L);
+        cb0.mul(va).intoArray(dst, dOff + 11 * ldd);
+        cb1.mul(va).intoArray(dst, dOff + 11 * ldd + L);
     }
 }

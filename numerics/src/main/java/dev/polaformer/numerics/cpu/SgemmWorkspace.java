@@ -2,9 +2,9 @@ package dev.polaformer.numerics.cpu;
 
 /**
  * Scratch arrays of {@link Sgemm}, one set per thread, kept between calls so that a training step that repeats
- * the same products allocates nothing. The sizes are bounded by the blocking ({@link Sgemm#B_BUDGET},
- * {@link Sgemm#ACC_BUDGET}): at most about 24 MiB on a thread that calls {@code gemm} on large matrices and
- * about 150 KiB on a pool worker that only packs {@code A}.
+ * the same products allocates nothing. The blocking bounds their sizes ({@link Sgemm.Blocking}): at most 8 MiB of
+ * packed {@code B} and 16 MiB of double accumulator on a thread that calls {@code gemm} on large matrices, and
+ * about 150 KiB of packed {@code A} on a pool worker. The arrays live as long as their thread.
  */
 final class SgemmWorkspace {
     private static final ThreadLocal<SgemmWorkspace> LOCAL = ThreadLocal.withInitial(SgemmWorkspace::new);
