@@ -338,7 +338,8 @@ public final class Sgemm {
                         if (kBlocks == 1) {
                             SgemmWriteBack.toC(tile, tileRows, cols, alpha, beta, c, ct0, ldc);
                         } else {
-                            int ao = (((i - ms0) / MR) * panelsN + q) * TILE;
+                            // Column of tiles by column of tiles: the loop over ir walks it sequentially.
+                            int ao = (q * superPanelsM + (i - ms0) / MR) * TILE;
                             if (last) {
                                 SgemmWriteBack.finish(tile, acc, ao, tileRows, cols, alpha, beta, c, ct0, ldc);
                             } else {
