@@ -221,19 +221,22 @@ public final class Sgemm {
         private final int kBlocks;
         /** {@code B} micro-panels across {@code n}. */
         private final int panelsN;
+        /** {@code B} micro-panels per N super-block: all of them unless one k-block of them overflows the budget. */
+        private final int panelsPerColumnSuper;
         /** k-blocks whose packed {@code B} is held at once. */
         private final int kBlocksPerSuper;
         /** Rows of {@code C} per M super-block (a multiple of {@code MR}): all of {@code m} unless accumulating. */
         private final int rowsPerSuper;
 
-        // The current super-block, set before its tasks run (the forEach that runs them publishes it).
-        private int kb0, kb1, ks0, ksLen, ms0, ms1;
-        private int rowTasks, colTasks, superPanelsM;
+        // The current super-blocks and their tasks, set before the tasks run (the forEach publishes them).
+        private int qs0, qs1, ms0, ms1, kb0, kb1, ks0, ksLen;
+        private int superPanelsM, superPanelsN, rowTasks, colTasks, kParts, partSize;
         private float[] packedB;
         private double[] acc;
 
-        Call(Blocking blocking, Parallel parallel, boolean serial, boolean transA, boolean transB, int m, int n, int k, float alpha,
-             float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        Call(Blocking blocking, Parallel parallel, boolean serial, boolean transA, boolean transB, int m, int n, int k,
+             float alpha, float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta,
+             float[] c, int cOff, int ldc) {
             this.blocking = blocking;
             this.parallel = parallel;
             this.serial = serial;
@@ -256,9 +259,10 @@ public final class Sgemm {
             int kc = blocking.kc();
             this.kBlocks = (k + kc - 1) / kc;
             this.panelsN = (n + NR - 1) / NR;
-            this.kBlocksPerSuper = (int) Math.max(1, blocking.packedBFloats() / ((long) panelsN * NR * kc));
+            this.panelsPerColumnSuper = (int) Math.min(panelsN, Math.max(1, blocking.packedBFloats() / ((long) NR * kc)));
+            this.kBlocksPerSuper = (int) Math.max(1, blocking.packedBFloats() / ((long) panelsPerColumnSuper * NR * kc));
             int panelsPerSuper = kBlocks == 1 ? Integer.MAX_VALUE / MR
-                    : (int) Math.max(1, blocking.accumulatorDoubles() / ((long) panelsN * TILE));
+                    : (int) Math.max(1, blocking.accumulatorDoubles() / ((long) panelsPerColumnSuper * TILE));
             this.rowsPerSuper = (int) Math.min(m, (long) panelsPerSuper * MR);
         }
 
@@ -268,17 +272,21 @@ public final class Sgemm {
 
         void run() {
             SgemmWorkspace ws = SgemmWorkspace.get();
-            for (ms0 = 0; ms0 < m; ms0 += rowsPerSuper) {
-                ms1 = Math.min(m, ms0 + rowsPerSuper);
-                planTasks();
-                if (kBlocks > 1) acc = ws.accumulator(superPanelsM * panelsN * TILE);
-                for (kb0 = 0; kb0 < kBlocks; kb0 = kb1) {
-                    kb1 = Math.min(kBlocks, kb0 + kBlocksPerSuper);
-                    ks0 = kStart(kb0);
-                    ksLen = kStart(kb1) - ks0;
-                    packedB = ws.packedB(panelsN * NR * ksLen);
-                    forEach(panelsN, this::packPanelB);
-                    forEach(rowTasks * colTasks, this::runTask);
+            for (qs0 = 0; qs0 < panelsN; qs0 = qs1) {
+                qs1 = Math.min(panelsN, qs0 + panelsPerColumnSuper);
+                for (ms0 = 0; ms0 < m; ms0 = ms1) {
+                    ms1 = Math.min(m, ms0 + rowsPerSuper);
+                    planTasks();
+                    if (kBlocks > 1) acc = ws.accumulator(kParts * partSize);
+                    for (kb0 = 0; kb0 < kBlocks; kb0 = kb1) {
+                        kb1 = Math.min(kBlocks, kb0 + kBlocksPerSuper);
+                        ks0 = kStart(kb0);
+                        ksLen = kStart(kb1) - ks0;
+                        packedB = ws.packedB(superPanelsN * NR * ksLen);
+                        forEach(superPanelsN, this::packPanelB);
+                        forEach(kParts * rowTasks * colTasks, this::runTask);
+                    }
+                    if (kParts > 1) forEach(superPanelsN, this::sumParts);
                 }
             }
         }
@@ -291,42 +299,62 @@ public final class Sgemm {
             }
         }
 
-        /** Cuts the current M super-block into tasks: row ranges of at most {@code MC}, and column ranges. */
+        /**
+         * Cuts the current super-block into tasks: row ranges of at most {@code MC} rows; when that gives too few
+         * for the threads, also ranges of k-blocks (a long {@code K}, as in weight gradients: each range sums into
+         * its own accumulator, added up at the end) or else ranges of B micro-panels.
+         */
         private void planTasks() {
             superPanelsM = (ms1 - ms0 + MR - 1) / MR;
+            superPanelsN = qs1 - qs0;
+            partSize = superPanelsM * superPanelsN * TILE;
             int mcPanels = blocking.mc() / MR;
             rowTasks = (superPanelsM + mcPanels - 1) / mcPanels;
             colTasks = 1;
-            if (!serial) {
-                int threads = parallel.threads();
-                if (rowTasks >= 2 * threads) {
-                    // Enough rows: a multiple of the thread count, so that no thread is left with one more task.
-                    rowTasks = Math.min(superPanelsM, (rowTasks + threads - 1) / threads * threads);
-                } else {
-                    colTasks = Math.min(panelsN, (2 * threads + rowTasks - 1) / rowTasks);
-                }
+            kParts = 1;
+            if (serial) return;
+            int threads = parallel.threads();
+            if (rowTasks >= 2 * threads) {
+                // Enough rows: a multiple of the thread count, so that no thread is left with one more task.
+                rowTasks = Math.min(superPanelsM, (rowTasks + threads - 1) / threads * threads);
+                return;
+            }
+            int wanted = (2 * threads + rowTasks - 1) / rowTasks;
+            boolean oneKSuper = kBlocksPerSuper >= kBlocks;
+            if (oneKSuper && kBlocks >= 2 * threads && (long) wanted * partSize <= blocking.accumulatorDoubles()) {
+                // Split K rather than the columns: each task packs its rows of A once for all n, not once per
+                // column range (with a narrow n that packing would cost as much as a third of the flops).
+                kParts = Math.min(kBlocks, wanted);
+            } else {
+                colTasks = Math.min(superPanelsN, wanted);
             }
         }
 
         private void packPanelB(int q) {
-            SgemmPacking.packB(transB, b, bOff, ldb, n, q * NR, ks0, ksLen, packedB, q * ksLen * NR);
+            SgemmPacking.packB(transB, b, bOff, ldb, n, (qs0 + q) * NR, ks0, ksLen, packedB, q * ksLen * NR);
         }
 
         private void runTask(int task) {
-            int rt = task / colTasks, ct = task % colTasks;
+            int part = task / (rowTasks * colTasks), rt = task % (rowTasks * colTasks) / colTasks, ct = task % colTasks;
             int pr0 = (int) ((long) rt * superPanelsM / rowTasks), pr1 = (int) ((long) (rt + 1) * superPanelsM / rowTasks);
-            int q0 = (int) ((long) ct * panelsN / colTasks), q1 = (int) ((long) (ct + 1) * panelsN / colTasks);
+            int q0 = qs0 + (int) ((long) ct * superPanelsN / colTasks);
+            int q1 = qs0 + (int) ((long) (ct + 1) * superPanelsN / colTasks);
             int i0 = ms0 + pr0 * MR, rows = Math.min(ms1, ms0 + pr1 * MR) - i0;
+            // With k-parts, this task's k-blocks and its own accumulator; otherwise those of the super-block.
+            int firstBlock = kParts == 1 ? 0 : (int) ((long) part * kBlocks / kParts);
+            int blockFrom = kParts == 1 ? kb0 : firstBlock;
+            int blockTo = kParts == 1 ? kb1 : (int) ((long) (part + 1) * kBlocks / kParts);
+            int accBase = part * partSize;
             SgemmWorkspace ws = SgemmWorkspace.get();
             float[] tile = ws.tile;
             float[] packedA = ws.packedA((pr1 - pr0) * MR * blocking.kc() + SgemmPacking.SLACK);
-            for (int kb = kb0; kb < kb1; kb++) {
+            for (int kb = blockFrom; kb < blockTo; kb++) {
                 int p0 = kStart(kb), kc = kStart(kb + 1) - p0;
-                boolean first = kb == 0, last = kb == kBlocks - 1;
+                boolean first = kb == firstBlock, last = kParts == 1 && kb == kBlocks - 1;
                 SgemmPacking.packA(transA, a, aOff, lda, m, i0, rows, p0, kc, packedA);
                 for (int q = q0; q < q1; q++) {
                     int j = q * NR, cols = Math.min(NR, n - j);
-                    int bo = q * ksLen * NR + (p0 - ks0) * NR;
+                    int bo = (q - qs0) * ksLen * NR + (p0 - ks0) * NR;
                     for (int ir = 0; ir < rows; ir += MR) {
                         int i = i0 + ir, tileRows = Math.min(MR, m - i), ct0 = cOff + i * ldc + j;
                         if (kBlocks == 1 && beta == 0 && tileRows == MR && cols == NR) {
@@ -338,8 +366,7 @@ public final class Sgemm {
                         if (kBlocks == 1) {
                             SgemmWriteBack.toC(tile, tileRows, cols, alpha, beta, c, ct0, ldc);
                         } else {
-                            // Column of tiles by column of tiles: the loop over ir walks it sequentially.
-                            int ao = (q * superPanelsM + (i - ms0) / MR) * TILE;
+                            int ao = accBase + accumulatorTile(q, i);
                             if (last) {
                                 SgemmWriteBack.finish(tile, acc, ao, tileRows, cols, alpha, beta, c, ct0, ldc);
                             } else {
@@ -348,6 +375,21 @@ public final class Sgemm {
                         }
                     }
                 }
+            }
+        }
+
+        /** Where the tile at B micro-panel {@code q} and row {@code i} accumulates: column of tiles by column of
+         * tiles, so a task's loop over its rows walks its accumulator sequentially. */
+        private int accumulatorTile(int q, int i) {
+            return ((q - qs0) * superPanelsM + (i - ms0) / MR) * TILE;
+        }
+
+        /** After k-parts: one column of tiles of {@code C} = alpha·(sum of the parts' accumulators) + beta·C. */
+        private void sumParts(int column) {
+            int q = qs0 + column, j = q * NR, cols = Math.min(NR, n - j);
+            for (int i = ms0; i < ms1; i += MR) {
+                SgemmWriteBack.finishParts(acc, accumulatorTile(q, i), kParts, partSize, Math.min(MR, m - i), cols,
+                        alpha, beta, c, cOff + i * ldc + j, ldc);
             }
         }
     }

@@ -77,4 +77,31 @@ final class SgemmWriteBack {
             }
         }
     }
+
+    /**
+     * {@code C[rows × cols] = alpha·Σ_p acc[aOff + p·partSize ..] + beta·C}: the tile summed over the
+     * {@code parts} accumulators of a product whose k-blocks were split between tasks.
+     */
+    static void finishParts(double[] acc, int aOff, int parts, int partSize, int rows, int cols, float alpha,
+                            float beta, float[] c, int cOff, int ldc) {
+        DoubleVector va = DoubleVector.broadcast(D, alpha), vb = DoubleVector.broadcast(D, beta);
+        int whole = cols - cols % HL;
+        for (int r = 0; r < rows; r++) {
+            int t = aOff + r * NR, ci = cOff + r * ldc;
+            for (int j = 0; j < whole; j += HL) {
+                DoubleVector s = DoubleVector.fromArray(D, acc, t + j);
+                for (int p = 1; p < parts; p++) s = s.add(DoubleVector.fromArray(D, acc, t + p * partSize + j));
+                s = s.mul(va);
+                if (beta != 0) s = ((DoubleVector) FloatVector.fromArray(H, c, ci + j).castShape(D, 0)).fma(vb, s);
+                ((FloatVector) s.castShape(H, 0)).intoArray(c, ci + j);
+            }
+            for (int j = whole; j < cols; j++) {
+                double s = acc[t + j];
+                for (int p = 1; p < parts; p++) s += acc[t + p * partSize + j];
+                s *= alpha;
+                if (beta != 0) s += (double) beta * c[ci + j];
+                c[ci + j] = (float) s;
+            }
+        }
+    }
 }

@@ -34,8 +34,10 @@ class SgemmTest {
 
     private static final Parallel ONE = new Parallel(1);
     private static final Parallel TWO = new Parallel(2);
-    /** Tiny blocks, so that small matrices run several k-blocks, super-blocks and parallel tasks. */
+    /** Tiny blocks, so that small matrices run several k-blocks, super-blocks (M, N, K) and parallel tasks. */
     private static final Sgemm.Blocking TINY = new Sgemm.Blocking(7, 24, 600, 2000, 0);
+    /** Short k-blocks but room for several accumulators: long-K products split K between tasks. */
+    private static final Sgemm.Blocking SPLIT_K = new Sgemm.Blocking(8, 24, 1 << 16, 1 << 15, 0);
 
     private static final Backend REF = Backends.get("reference");
     private static final CpuBackend CPU1 = new CpuBackend(1);
@@ -121,8 +123,8 @@ class SgemmTest {
     @Test
     void severalKBlocksSuperBlocksAndTasks() {
         // TINY blocking: k-blocks of 7, 2 rows of MR per task, packed B and accumulator budgets that force
-        // super-blocks in both K and M, every product parallel.
-        int[] sizes = {1, 5, 13, 29, 50};
+        // super-blocks in N, K and M, every product parallel.
+        int[] sizes = {1, 5, 13, 29, 50, 70};
         long seed = 5000;
         for (Parallel par : new Parallel[] {ONE, TWO})
             for (boolean ta : new boolean[] {false, true})
@@ -133,6 +135,18 @@ class SgemmTest {
         // Tall enough for many row tasks (their count rounded to a multiple of the threads).
         for (boolean ta : new boolean[] {false, true})
             for (int m : new int[] {100, 201}) checkArrays(TINY, TWO, ta, !ta, m, 45, 20, 1f, 0f, seed++);
+    }
+
+    @Test
+    void longKWithFewRowsSplitsKBetweenThreads() {
+        long seed = 7000;
+        for (boolean ta : new boolean[] {false, true})
+            for (boolean tb : new boolean[] {false, true})
+                for (int[] s : new int[][] {{5, 7}, {13, 40}, {30, 33}, {1, 1}, {26, 70}})
+                    for (float[] ab : new float[][] {{1f, 0f}, {0.5f, 1.5f}})
+                        checkArrays(SPLIT_K, TWO, ta, tb, s[0], s[1], 100, ab[0], ab[1], seed++);
+        // The library's blocking: a weight gradient of a narrow layer, dW (64×64) = dYᵀ·X over 5,000 tokens.
+        checkArrays(Sgemm.DEFAULT, TWO, true, false, 64, 64, 5000, 1f, 1f, seed);
     }
 
     @Test
