@@ -21,5 +21,5 @@ props=()
 if [ "${QUICK:-0}" = 1 ]; then
   props+=(-Dbench.forks=1 -Dbench.warmup=3 -Dbench.iterations=3)
 fi
-exec java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+exec java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
   "${props[@]}" "$@" -cp bench/target/benchmarks.jar dev.polaformer.bench.SgemmReport
