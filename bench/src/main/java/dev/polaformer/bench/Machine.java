@@ -34,4 +34,33 @@ final class Machine {
     static String jdk() {
         return System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name") + " " + Runtime.version();
     }
+
+    /**
+     * Cores' worth of CPU time used by all processes over the next second, from {@code /proc/stat}: called
+     * between benchmark runs, it measures the other work on the machine. "?" where that file is missing.
+     */
+    static String busyCores() {
+        try {
+            long[] before = cpuTimes();
+            Thread.sleep(1000);
+            long[] after = cpuTimes();
+            double total = after[0] - before[0], idle = after[1] - before[1];
+            if (total <= 0) return "?";
+            return String.format(java.util.Locale.ROOT, "%.1f",
+                    (1 - idle / total) * Runtime.getRuntime().availableProcessors());
+        } catch (IOException | RuntimeException e) {
+            return "?";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "?";
+        }
+    }
+
+    /** Total and idle (idle + iowait) jiffies of all CPUs. */
+    private static long[] cpuTimes() throws IOException {
+        String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+        long total = 0;
+        for (int i = 1; i < f.length; i++) total += Long.parseLong(f[i]);
+        return new long[] {total, Long.parseLong(f[4]) + Long.parseLong(f[5])};
+    }
 }

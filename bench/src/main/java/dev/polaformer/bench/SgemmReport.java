@@ -58,15 +58,19 @@ public final class SgemmReport {
         // so a change in the machine's load between pairs does not skew their ratio.
         String[] impls = blasProblem == null ? new String[] {"polaformer", "openblas"} : new String[] {"polaformer"};
         List<RunResult> main = new ArrayList<>();
+        Map<String, String> loads = new LinkedHashMap<>();
         for (String shape : shapes) {
             for (String t : threads) {
+                loads.put(shape + "|" + t, Machine.busyCores());
                 main.addAll(new Runner(options(forks, warmup, iterations)
                         .param("shape", shape).param("threads", t).param("impl", impls).build()).run());
             }
         }
         List<RunResult> width = new ArrayList<>();
+        Map<String, String> widthLoads = new LinkedHashMap<>();
         for (String shape : widthShapes) {
             for (String t : threads) {
+                widthLoads.put(shape + "|" + t, Machine.busyCores());
                 width.addAll(new Runner(options(forks, warmup, iterations)
                         .param("shape", shape).param("threads", t).param("impl", "polaformer@512", "polaformer@256")
                         .build()).run());
@@ -75,7 +79,7 @@ public final class SgemmReport {
         String loadAfter = loadAverage();
 
         String section = section(started, loadBefore, loadAfter, forks, warmup, iterations, blasInfo, blasProblem,
-                shapes, widthShapes, threads, scores(main), scores(width));
+                shapes, widthShapes, threads, scores(main), scores(width), loads, widthLoads);
         writeSection(results, section);
         System.out.println("\n" + section);
         System.out.println("Written to " + results.toAbsolutePath());
@@ -113,7 +117,8 @@ public final class SgemmReport {
     private static String section(ZonedDateTime when, String loadBefore, String loadAfter, int forks, int warmup,
                                   int iterations, String blasInfo, String blasProblem, String[] shapes,
                                   String[] widthShapes, String[] threads, Map<String, double[]> main,
-                                  Map<String, double[]> width) {
+                                  Map<String, double[]> width, Map<String, String> loads,
+                                  Map<String, String> widthLoads) {
         StringBuilder md = new StringBuilder();
         md.append(BEGIN).append('\n');
         md.append("## SGEMM: our Vector API kernel against OpenBLAS\n\n");
@@ -122,7 +127,10 @@ public final class SgemmReport {
         md.append("- JDK: ").append(Machine.jdk()).append('\n');
         md.append("- OpenBLAS: ").append(blasInfo != null ? blasInfo : "**missing** — " + blasProblem).append('\n');
         md.append("- Load average (1, 5, 15 min) before: ").append(loadBefore).append("; after: ").append(loadAfter)
-                .append(" (a shared machine: compare the ratios, measured in the same run, more than the absolute numbers)\n");
+                .append(". The machine is shared: \"cores busy before\" is the CPU time other processes used in the "
+                        + "second before a row's runs (out of " + Runtime.getRuntime().availableProcessors()
+                        + " cores); a row that ran beside other work has low 2-thread numbers, and its ratio, measured "
+                        + "back to back, holds up better than its absolute numbers.\n");
         md.append("- Command: `bench/run-sgemm.sh`; JMH ").append(forks).append(" forks × ").append(iterations)
                 .append(" × 1 s after ").append(warmup).append(" × 1 s warm-up per combination, JVM flags `")
                 .append(FLAGS).append("`; ± is JMH's 99.9% confidence half-width.\n");
@@ -131,37 +139,42 @@ public final class SgemmReport {
                 + "the attention scores of 8 images × 4 heads (OpenBLAS called once per matrix); `256×64×25088 TN` is "
                 + "a weight gradient `dW = dYᵀ·X` over all tokens of stage 1 (our kernel sums its k-blocks in "
                 + "double).\n");
-        if (parseLoad(loadBefore) > 1.0 || parseLoad(loadAfter) > 1.5) {
-            md.append("- **The machine was busy** during this run (load average above): other processes took CPU time, "
-                    + "which hurts OpenBLAS's static split between 2 threads more than our dynamic one, so the "
-                    + "2-thread ratios are less reliable than usual.\n");
+        double busiest = 0;
+        for (String v : loads.values()) busiest = Math.max(busiest, parseLoad(v));
+        for (String v : widthLoads.values()) busiest = Math.max(busiest, parseLoad(v));
+        if (busiest >= 0.5) {
+            md.append("- **Other work ran during this run** (up to ").append(String.format(Locale.ROOT, "%.1f", busiest))
+                    .append(" cores busy before a row): such rows understate the 2-thread numbers, OpenBLAS's more "
+                            + "than ours (it splits the work evenly between its threads, ours hands it out "
+                            + "dynamically).\n");
         }
         md.append('\n');
 
-        md.append("| shape | threads | ours GFLOP/s | OpenBLAS GFLOP/s | ours / OpenBLAS |\n");
-        md.append("|---|---:|---:|---:|---:|\n");
+        md.append("| shape | threads | ours GFLOP/s | OpenBLAS GFLOP/s | ours / OpenBLAS | cores busy before |\n");
+        md.append("|---|---:|---:|---:|---:|---:|\n");
         for (String shape : shapes) {
             for (String t : threads) {
                 double[] ours = main.get(shape + "|" + t + "|polaformer");
                 double[] blas = main.get(shape + "|" + t + "|openblas");
                 md.append("| ").append(GemmShape.parse(shape).pretty()).append(" | ").append(t).append(" | ")
                         .append(gflops(ours)).append(" | ").append(gflops(blas)).append(" | ")
-                        .append(ratio(ours, blas)).append(" |\n");
+                        .append(ratio(ours, blas)).append(" | ").append(loads.get(shape + "|" + t)).append(" |\n");
             }
         }
         md.append('\n').append(targets(shapes, threads, main)).append('\n');
 
         if (widthShapes.length > 0) {
             md.append("### Vector width (`-Dpolaformer.vectorBits`)\n\n");
-            md.append("| shape | threads | 512-bit GFLOP/s | 256-bit GFLOP/s | 512 / 256 |\n");
-            md.append("|---|---:|---:|---:|---:|\n");
+            md.append("| shape | threads | 512-bit GFLOP/s | 256-bit GFLOP/s | 512 / 256 | cores busy before |\n");
+            md.append("|---|---:|---:|---:|---:|---:|\n");
             for (String shape : widthShapes) {
                 for (String t : threads) {
                     double[] w512 = width.get(shape + "|" + t + "|polaformer@512");
                     double[] w256 = width.get(shape + "|" + t + "|polaformer@256");
                     md.append("| ").append(GemmShape.parse(shape).pretty()).append(" | ").append(t).append(" | ")
                             .append(gflops(w512)).append(" | ").append(gflops(w256)).append(" | ")
-                            .append(ratio(w512, w256)).append(" |\n");
+                            .append(ratio(w512, w256)).append(" | ").append(widthLoads.get(shape + "|" + t))
+                            .append(" |\n");
                 }
             }
             md.append('\n');

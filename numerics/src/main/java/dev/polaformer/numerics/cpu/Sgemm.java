@@ -1,5 +1,8 @@
 package dev.polaformer.numerics.cpu;
 
+import java.util.Arrays;
+import java.util.function.IntConsumer;
+
 import static dev.polaformer.numerics.cpu.SgemmMicroKernel.MR;
 import static dev.polaformer.numerics.cpu.SgemmMicroKernel.NR;
 import static dev.polaformer.numerics.cpu.SgemmMicroKernel.TILE;
@@ -105,8 +108,14 @@ public final class Sgemm {
     static final long SMALL_FLOPS = 1 << 24;
 
     /**
-     * @param transA {@code A} is stored {@code (k, m)} and used transposed
+     * {@code C = alpha·op(A)·op(B) + beta·C}, {@code C} being {@code m × n} and the sum running over {@code k}.
+     * Safe to call from several threads at once, sharing one {@code parallel}.
+     *
+     * @param transA {@code A} is stored {@code (k, m)} and used transposed, else stored {@code (m, k)}
+     * @param transB {@code B} is stored {@code (n, k)} and used transposed, else stored {@code (k, n)}
      * @param lda    row stride of {@code A} as stored (≥ its column count)
+     * @param ldb    row stride of {@code B} as stored
+     * @param ldc    row stride of {@code C}
      */
     public static void gemm(Parallel parallel, boolean transA, boolean transB, int m, int n, int k, float alpha,
                             float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta,
@@ -147,7 +156,9 @@ public final class Sgemm {
                             int m, int n, int k, float alpha, float[] a, int aOff, int lda, int strideA,
                             float[] b, int bOff, int ldb, int strideB, float beta,
                             float[] c, int cOff, int ldc, int strideC) {
-        if (batch < 0) throw new IllegalArgumentException("gemm: negative batch " + batch);
+        if (batch < 0 || m < 0 || n < 0 || k < 0) {
+            throw new IllegalArgumentException("gemm: negative size batch=" + batch + ", m=" + m + ", n=" + n + ", k=" + k);
+        }
         if (batch == 0) return;
         if (batch > 1 && strideB == 0 && !transA && (long) strideA == (long) m * lda && (long) strideC == (long) m * ldc
                 && (long) m * batch <= Integer.MAX_VALUE) {
@@ -157,17 +168,10 @@ public final class Sgemm {
         }
         long flops = 2L * m * n * k;
         int threads = parallel.threads();
-        if (threads > 1 && batch >= threads && (batch >= 4 * threads || flops < SMALL_FLOPS)) {
+        if (flops > 0 && alpha != 0 && threads > 1 && batch >= threads && (batch >= 4 * threads || flops < SMALL_FLOPS)) {
             // Many or small matrices: each thread takes whole matrices, computed serially.
-            parallel.forEach(batch, p -> {
-                if (m == 0 || n == 0) return;
-                if (k == 0 || alpha == 0) {
-                    scale(m, n, beta, c, cOff + p * strideC, ldc);
-                    return;
-                }
-                new Call(blocking, parallel, true, transA, transB, m, n, k, alpha, a, aOff + p * strideA, lda,
-                        b, bOff + p * strideB, ldb, beta, c, cOff + p * strideC, ldc).run();
-            });
+            parallel.forEach(batch, p -> new Call(blocking, parallel, true, transA, transB, m, n, k, alpha,
+                    a, aOff + p * strideA, lda, b, bOff + p * strideB, ldb, beta, c, cOff + p * strideC, ldc).run());
             return;
         }
         for (int p = 0; p < batch; p++) {
@@ -185,8 +189,8 @@ public final class Sgemm {
     public static void warmUp() {
         int m = 2 * MR + 5, n = 2 * NR + 3, k = DEFAULT.kc() + 9;
         float[] a = new float[m * k], b = new float[k * n], c = new float[m * n];
-        java.util.Arrays.fill(a, 0.5f);
-        java.util.Arrays.fill(b, 0.25f);
+        Arrays.fill(a, 0.5f);
+        Arrays.fill(b, 0.25f);
         Parallel serial = new Parallel(1);
         for (int round = 0; round < 400; round++) {
             boolean ta = (round & 1) != 0, tb = (round & 2) != 0;
@@ -200,7 +204,7 @@ public final class Sgemm {
         for (int i = 0; i < m; i++) {
             int ci = cOff + i * ldc;
             if (beta == 0) {
-                java.util.Arrays.fill(c, ci, ci + n, 0f);
+                Arrays.fill(c, ci, ci + n, 0f);
             } else if (beta != 1) {
                 for (int j = 0; j < n; j++) c[ci + j] *= beta;
             }
@@ -291,7 +295,7 @@ public final class Sgemm {
             }
         }
 
-        private void forEach(int count, java.util.function.IntConsumer body) {
+        private void forEach(int count, IntConsumer body) {
             if (serial) {
                 for (int i = 0; i < count; i++) body.accept(i);
             } else {
