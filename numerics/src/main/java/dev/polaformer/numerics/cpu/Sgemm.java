@@ -18,15 +18,16 @@ import static dev.polaformer.numerics.cpu.SgemmMicroKernel.TILE;
  * The loops, outermost first; {@code MR × NR = 12 × 2·L} is the register tile ({@code L} = floats per vector,
  * {@link Simd#L}), {@code KC = 256}, {@code MC = 144}:
  * <pre>
- *   for each M super-block                     (only when the product has several k-blocks: see Precision)
- *     for each K super-block                   (packed B is at most 8 MiB; usually all of K)
- *       pack op(B)[that K range, all n]        in micro-panels of NR columns, in parallel, shared by all threads
- *       parallel over tasks (≤ MC rows × a range of B micro-panels), handed out dynamically:
- *         for each k-block (≤ KC):
- *           pack op(A)[task rows, k-block]     in micro-panels of MR rows, into this thread's buffer
- *           for each B micro-panel             (KC × NR floats: 32 KiB, stays in L1)
- *             for each A micro-panel           (MR × KC floats: 12 KiB, streams from L2)
- *               MR × NR tile in 24 registers   ({@link SgemmMicroKernel}), then written back
+ *   for each N super-block                       (only for n &gt; 8192: one k-block of packed B ≤ 8 MiB)
+ *     for each M super-block                     (only with several k-blocks: the double accumulator ≤ 16 MiB)
+ *       for each K super-block                   (packed B ≤ 8 MiB; usually all of K)
+ *         pack op(B)[that K range, those n]      in micro-panels of NR columns, in parallel, shared by all threads
+ *         parallel over tasks (≤ MC rows × a range of B micro-panels × a range of k-blocks), handed out dynamically:
+ *           for each k-block (≤ KC):
+ *             pack op(A)[task rows, k-block]     in micro-panels of MR rows, into this thread's buffer
+ *             for each B micro-panel             (KC × NR floats: 32 KiB, stays in L1)
+ *               for each A micro-panel           (MR × KC floats: 12 KiB, streams from L2)
+ *                 MR × NR tile in 24 registers   ({@link SgemmMicroKernel}), then written back
  * </pre>
  *
  * <p><b>Register tile.</b> {@code 12 × 2} vectors: 24 accumulators + 2 vectors of {@code B} + 1 broadcast of
@@ -45,12 +46,15 @@ import static dev.polaformer.numerics.cpu.SgemmMicroKernel.TILE;
  * the model; {@code A} is packed by each task for its own rows.
  *
  * <p><b>Threads.</b> Tasks are row ranges of at most {@code MC} rows (whole A micro-panels), their count
- * rounded up to a multiple of the thread count so no thread is left with one extra task at the end; a product
- * with too few rows for that is also cut along {@code n} into ranges of B micro-panels. {@link Parallel#forEach}
- * hands the tasks out through an atomic counter, so a thread slowed by other work on the machine simply takes
- * fewer. Each element of {@code C} belongs to exactly one task and is written exactly once, after its last
- * k-block; two threads can meet only in the cache lines at the ends of their rows, once per task. Products under
- * 2 MFLOP run on the calling thread.
+ * rounded up to a multiple of the thread count so no thread is left with one extra task at the end. A product
+ * with too few rows for that is also cut along {@code K} when it has at least two k-blocks per thread (a weight
+ * gradient: few output rows, thousands of tokens), each range of k-blocks summing into its own double
+ * accumulator and a last parallel pass adding them into {@code C}; otherwise along {@code n} into ranges of
+ * B micro-panels (cutting {@code K} packs each row of {@code A} once, cutting {@code n} once per range).
+ * {@link Parallel#forEach} hands the tasks out through an atomic counter, so a thread slowed by other work on the
+ * machine simply takes fewer. Each element of {@code C} belongs to exactly one task (or to the final pass) and
+ * is written exactly once; two threads can meet only in the cache lines at the ends of their rows. Products
+ * under 2 MFLOP run on the calling thread.
  *
  * <p><b>Batches</b> ({@link #gemmBatched}). Matrices of {@code A} and {@code C} that follow each other row after
  * row and share one {@code B} (a linear layer on {@code (B, N, C)} tokens) become one tall product. Otherwise,
@@ -69,7 +73,7 @@ import static dev.polaformer.numerics.cpu.SgemmMicroKernel.TILE;
  * float result is added to a double accumulator, and the last block writes {@code alpha·sum + beta·C} computed
  * in double and rounded once. The float part's error is that of a 256-term sum; the double part adds nothing
  * measurable; so the error relative to the spread of the result does not grow with {@code K} (for
- * {@code K = 50,000}, as in weight gradients over all tokens, it stays at the level of a 256-term product, ~12×
+ * {@code K = 50,000}, as in weight gradients over all tokens, it stays at the level of a 256-term product, 13×
  * below a plain float loop: see {@code SgemmTest}). The accumulator is at most 16 MiB, hence the M super-blocks.
  *
  * <h2>Compilation</h2>

@@ -10,13 +10,16 @@ import static dev.polaformer.numerics.cpu.SgemmMicroKernel.NR;
  * Copies blocks of {@code op(A)} and {@code op(B)} into the order {@link SgemmMicroKernel} reads them: an
  * {@code A} micro-panel holds, for each {@code k}, the {@code MR} values of {@code MR} consecutive rows; a
  * {@code B} micro-panel holds, for each {@code k}, the {@code NR} values of {@code NR} consecutive columns.
- * Rows or columns past the matrix edge are written as zeros, so the kernel always runs on full tiles and the
- * write-back simply drops what lies outside {@code C}.
+ * Rows or columns past the matrix edge are written as zeros (the write-back drops those rows and columns of
+ * the tile anyway; zeros keep stale NaNs or denormals out of the arithmetic).
  *
- * <p>Depending on the transpose flag, one operand is a straight copy (contiguous runs of {@code MR} or
- * {@code NR} floats, done with vectors) and the other a transpose (one source row becomes one strided column of
- * the panel, done with scalars: each packed {@code A} value feeds {@code 2·n} flops and each {@code B} value
- * {@code 2·m}, so the packing is a few percent of the time even in that slower form).
+ * <p>Depending on its transpose flag, an operand is either a straight copy (contiguous runs of {@code MR} or
+ * {@code NR} floats, done with whole vectors; about 0.1 ns per float) or a transpose (one source row becomes one
+ * strided column of the panel, done with scalars; about 0.3–0.45 ns per float). Each packed {@code A} value feeds
+ * {@code 2·n} flops and each {@code B} value {@code 2·m}: in the model's forward products ({@code A} stored row
+ * by row, so transposed when packed; {@code n = 256}) that packing takes about a tenth of the time, for
+ * attention-sized matrices (both operands transposed, {@code n = 196}) an estimated third. A vectorised transpose would be the next gain here. Masked vector copies are avoided on purpose: in this
+ * loop they compiled to much slower code (the transposed-A copy ran at half speed with them).
  */
 final class SgemmPacking {
     private SgemmPacking() {}
