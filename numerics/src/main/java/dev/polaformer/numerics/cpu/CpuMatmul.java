@@ -4,7 +4,11 @@ import dev.polaformer.numerics.HeapMemory;
 import dev.polaformer.numerics.MatmulGeometry;
 import dev.polaformer.numerics.Tensor;
 
-/** {@link dev.polaformer.numerics.Backend#matmul} on {@link Sgemm}. */
+/**
+ * {@link dev.polaformer.numerics.Backend#matmul} on {@link Sgemm}: checks the shapes ({@link MatmulGeometry}) and
+ * passes each operand's array, offset and row stride, so views (column slices, batches) need no copy. Creating
+ * it starts the kernel's one-time warm-up in the background ({@link Sgemm#warmUpInBackground()}).
+ */
 final class CpuMatmul {
     private final HeapMemory memory;
     private final Parallel parallel;
@@ -12,6 +16,7 @@ final class CpuMatmul {
     CpuMatmul(HeapMemory memory, Parallel parallel) {
         this.memory = memory;
         this.parallel = parallel;
+        Sgemm.warmUpInBackground();
     }
 
     void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta) {
