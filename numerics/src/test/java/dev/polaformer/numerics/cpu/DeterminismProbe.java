@@ -71,6 +71,15 @@ public final class DeterminismProbe {
             out.put("conv2d", hash(yi));
             b.depthwiseConv2d(img, dw, g, 2, yi2);
             out.put("depthwiseConv2d", hash(yi2));
+            // a weight gradient: few output rows, long K, which the GEMM splits between threads
+            try (Tensor a = TestData.normal(b, 11, 3000, 24); Tensor bb = TestData.normal(b, 12, 3000, 40);
+                 Tensor cc = b.zeros(24, 40); Tensor big = TestData.normal(b, 13, 300, 70); Tensor w2 = TestData.normal(b, 14, 50, 70);
+                 Tensor c2 = b.zeros(300, 50)) {
+                b.matmul(a, true, bb, false, cc, 1, 0);
+                out.put("matmulLongK", hash(cc));
+                b.matmul(big, false, w2, true, c2, 1, 0);
+                out.put("matmul", hash(c2));
+            }
             
         }
         return out;
