@@ -13,11 +13,8 @@ import dev.polaformer.io.Json;
 import dev.polaformer.io.SafetensorsFile;
 import dev.polaformer.io.Weights;
 import dev.polaformer.model.Initializer;
-import dev.polaformer.model.Parameter;
-import dev.polaformer.model.Pass;
 import dev.polaformer.model.PolaFormer;
 import dev.polaformer.numerics.Backend;
-import dev.polaformer.numerics.Tensor;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -41,8 +38,8 @@ import java.util.concurrent.TimeUnit;
  * leaving the last good checkpoint in place.
  */
 public final class Trainer implements AutoCloseable {
-    /** Random streams: each kind of random choice has its own, so changing one never shifts another. */
-    static final long STREAM_MIXUP = 1, STREAM_DROP_PATH = 2, STREAM_INIT = 3;
+    /** The random stream of the initial weights (the others are {@link TrainingStep}'s). */
+    static final long STREAM_INIT = 3;
 
     /**
      * @param output     directory for checkpoint.safetensors, metrics.jsonl, curves.png, model.safetensors
@@ -60,9 +57,8 @@ public final class Trainer implements AutoCloseable {
     private final PolaFormer model;
     private final Ema ema;
     private final AdamW optimizer;
-    private final Mixup mixup;
+    private final TrainingStep trainingStep;
     private final Transform trainTransform, evalTransform;
-    private final Map<String, Parameter> params;
     private volatile boolean stopRequested;
 
     public Trainer(TrainConfig config, Dataset train, Dataset val, Backend backend, Options options) {
@@ -78,9 +74,8 @@ public final class Trainer implements AutoCloseable {
         this.model = new PolaFormer(backend, config.variant(), config.numClasses(), config.dropPath());
         Initializer.initialize(model, Rng.of(config.seed(), STREAM_INIT).nextLong());
         this.ema = config.emaDecay() > 0 ? new Ema(model, config.emaDecay()) : null;
-        this.params = model.namedParameters();
-        this.optimizer = new AdamW(backend, params, config.weightDecay());
-        this.mixup = Mixup.of(config);
+        this.optimizer = new AdamW(backend, model.namedParameters(), config.weightDecay());
+        this.trainingStep = new TrainingStep(config, model, optimizer, ema);
         AugmentConfig aug = new AugmentConfig(config.imageSize(), config.scaleMin(), 1.0, 3.0 / 4, 4.0 / 3, 0.5,
                 config.randAugment(), config.reprob(), "pixel", Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
         this.trainTransform = new TrainTransform(aug);
@@ -161,15 +156,20 @@ public final class Trainer implements AutoCloseable {
                         long step = pos.step();
                         double lr = schedule.forIteration(step);
                         long t0 = System.nanoTime();
-                        StepResult r = step(batch, step, epoch, lr);
+                        TrainingStep.Result r;
+                        try {
+                            r = trainingStep.run(batch.images(), batch.labels(), batch.count(), step, lr);
+                        } catch (ArithmeticException e) {
+                            throw diverged(step, epoch, batch, e.getMessage(), e);
+                        }
                         double secs = (System.nanoTime() - t0) / 1e9;
-                        lossSum += r.loss;
+                        lossSum += r.loss();
                         lossCount++;
                         pos = new Checkpoint.Position(epoch, batch.index() + 1, step + 1);
                         metrics.write(Metrics.record("step", "epoch", epoch, "step", step, "batch", batch.index(),
-                                "steps_per_epoch", stepsPerEpoch, "loss", r.loss, "lr", lr, "grad_norm", r.gradNorm,
+                                "steps_per_epoch", stepsPerEpoch, "loss", r.loss(), "lr", lr, "grad_norm", r.gradNorm(),
                                 "img_per_s", batch.count() / secs));
-                        options.progress.update(batch.index() + 1, batch.count(), r.loss, lr);
+                        options.progress.update(batch.index() + 1, batch.count(), r.loss(), lr);
                         stepsThisRun++;
                         if (stopRequested || (options.maxSteps > 0 && stepsThisRun >= options.maxSteps)) {
                             save(pos, best);
@@ -217,42 +217,6 @@ public final class Trainer implements AutoCloseable {
                 // the JVM is already shutting down (Ctrl-C): the hook is running and waits for us
             }
         }
-    }
-
-    private record StepResult(double loss, double gradNorm) {}
-
-    private StepResult step(Batch batch, long step, int epoch, double lr) {
-        int n = batch.count(), side = config.imageSize(), k = config.numClasses();
-        float[] images = batch.images();
-        Mixup.Decision d = mixup.decide(Rng.of(config.seed(), STREAM_MIXUP, step), side, side);
-        float[] targets = mixup.apply(d, images, n, side, side, 3, batch.labels());
-        double loss;
-        try (Pass pass = Pass.withGradients(backend, true, Rng.of(config.seed(), STREAM_DROP_PATH, step).nextLong())) {
-            Tensor x = pass.empty(n, side, side, 3);
-            x.storage().write(x.offset(), images, 0, x.size());
-            Tensor logits = model.forward(x, pass);
-            Tensor t = pass.empty(n, k);
-            t.storage().write(t.offset(), targets, 0, targets.length);
-            Tensor dLogits = pass.empty(n, k);
-            try {
-                loss = backend.crossEntropy(logits, t, dLogits);
-            } catch (ArithmeticException e) {
-                throw diverged(step, epoch, batch, "the loss is not finite (" + e.getMessage() + ")", e);
-            }
-            model.zeroGrad();
-            model.backward(dLogits, pass);
-        } catch (ArithmeticException e) {
-            throw diverged(step, epoch, batch, e.getMessage(), e);
-        }
-        double norm;
-        try {
-            norm = GradientClipping.clip(backend, params, config.clipGrad());
-        } catch (ArithmeticException e) {
-            throw diverged(step, epoch, batch, e.getMessage(), e);
-        }
-        optimizer.step(lr);
-        if (ema != null) ema.update(model);
-        return new StepResult(loss, norm);
     }
 
     private TrainingDivergedException diverged(long step, int epoch, Batch batch, String what, Throwable cause) {
