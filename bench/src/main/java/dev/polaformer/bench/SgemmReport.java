@@ -9,7 +9,6 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.TimeValue;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -51,7 +50,7 @@ public final class SgemmReport {
         if (blasProblem != null) {
             System.err.println("\n*** " + blasProblem + "\n*** Measuring our kernel only; the table will have no baseline.\n");
         }
-        String loadBefore = loadAverage();
+        String loadBefore = Results.loadAverage();
         ZonedDateTime started = ZonedDateTime.now();
 
         // One JMH run per shape and thread count, our kernel then OpenBLAS: each pair is measured back to back,
@@ -76,11 +75,11 @@ public final class SgemmReport {
                         .build()).run());
             }
         }
-        String loadAfter = loadAverage();
+        String loadAfter = Results.loadAverage();
 
         String section = section(started, loadBefore, loadAfter, forks, warmup, iterations, blasInfo, blasProblem,
                 shapes, widthShapes, threads, scores(main), scores(width), loads, widthLoads);
-        writeSection(results, section);
+        Results.writeSection(results, BEGIN, END, section);
         System.out.println("\n" + section);
         System.out.println("Written to " + results.toAbsolutePath());
     }
@@ -220,28 +219,5 @@ public final class SgemmReport {
         } catch (RuntimeException e) {
             return Double.NaN;
         }
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
-            return f[0] + ", " + f[1] + ", " + f[2];
-        } catch (IOException | RuntimeException e) {
-            return "unknown";
-        }
-    }
-
-    /** Replaces the text between the markers, or appends the section when the file has none. */
-    static void writeSection(Path file, String section) throws IOException {
-        String old = Files.exists(file) ? Files.readString(file) : "# Benchmark results\n\n";
-        int b = old.indexOf(BEGIN), e = old.indexOf(END);
-        String updated;
-        if (b >= 0 && e > b) {
-            updated = old.substring(0, b) + section + old.substring(e + END.length()).replaceFirst("^\n", "");
-        } else {
-            updated = old + (old.endsWith("\n\n") ? "" : old.endsWith("\n") ? "\n" : "\n\n") + section;
-        }
-        Files.createDirectories(file.toAbsolutePath().getParent());
-        Files.writeString(file, updated);
     }
 }
