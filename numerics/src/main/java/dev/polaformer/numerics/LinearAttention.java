@@ -34,6 +34,14 @@ public interface LinearAttention {
     void backward(Tensor q, Tensor k, Tensor v, int heads, Tensor s1, Tensor s2, RopeTables rope, Tensor dOut,
                   Tensor dq, Tensor dk, Tensor dv, Tensor ds1, Tensor ds2);
 
+    /** The error every implementation raises for a key whose feature map is not finite in float32. */
+    static ArithmeticException badKey(String op, double key, int batch, int token, int head) {
+        String where = " at batch " + batch + ", token " + token + ", head " + head;
+        if (Double.isNaN(key)) return new ArithmeticException(op + ": key NaN" + where + " (the input is not finite)");
+        return new ArithmeticException(op + ": key " + key + where + " makes exp(k) overflow float32 (|k| must stay below "
+                + MAX_KEY + ")");
+    }
+
     /** The checks every implementation applies to its arguments, so all backends reject bad input alike. */
     static void check(String op, Tensor q, Tensor k, Tensor v, int heads, Tensor s1, Tensor s2, RopeTables rope,
                       Tensor out) {

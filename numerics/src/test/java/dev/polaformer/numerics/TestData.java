@@ -10,7 +10,7 @@ public final class TestData {
     public static float[] normal(long seed, int n) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) gaussian(r);
+        for (int i = 0; i < n; i++) a[i] = (float) Gaussian.next(r);
         return a;
     }
 
@@ -38,16 +38,5 @@ public final class TestData {
     /** A standard-normal tensor of {@code shape} on {@code backend}. */
     public static Tensor normal(Backend backend, long seed, int... shape) {
         return backend.fromArray(normal(seed, (int) Shapes.checkedSize(shape)), shape);
-    }
-
-    private static double gaussian(SplittableRandom r) {
-        // Marsaglia's polar method: exact, and the same on every JDK.
-        double u, v, s;
-        do {
-            u = 2 * r.nextDouble() - 1;
-            v = 2 * r.nextDouble() - 1;
-            s = u * u + v * v;
-        } while (s >= 1 || s == 0);
-        return u * Math.sqrt(-2 * Math.log(s) / s);
     }
 }

@@ -2,7 +2,6 @@ package dev.polaformer.cli;
 
 import dev.polaformer.infer.Predictor;
 import dev.polaformer.infer.RgbImage;
-import dev.polaformer.model.Variant;
 import dev.polaformer.numerics.Backend;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -20,24 +19,14 @@ final class ClassifyCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Image files.")
     List<Path> images;
 
-    @Option(names = {"-w", "--weights"}, description = "Weights: .safetensors or a PyTorch checkpoint (.pth/.pt). "
-            + "Without it the model is randomly initialised and its answers mean nothing.")
-    Path weights;
-
-    @Option(names = "--ema", description = "From a training checkpoint, take the EMA weights (model_ema).")
-    boolean ema;
-
-    @Option(names = "--variant", defaultValue = "b0", description = "Variant for random weights (default: ${DEFAULT-VALUE}).")
-    String variant;
+    @Mixin
+    WeightsChoice weights;
 
     @Option(names = "--top", defaultValue = "5", description = "How many classes to print (default: ${DEFAULT-VALUE}).")
     int top;
 
     @Option(names = "--size", defaultValue = "224", description = "Crop size (default: ${DEFAULT-VALUE}).")
     int size;
-
-    @Option(names = "--non-strict", description = "Load weights that do not fit exactly, reporting what was skipped.")
-    boolean nonStrict;
 
     @Mixin
     Common common;
@@ -49,12 +38,11 @@ final class ClassifyCommand implements Callable<Integer> {
         List<RgbImage> decoded = new ArrayList<>();
         for (Path image : images) decoded.add(RgbImage.read(image));
         long t0 = System.nanoTime();
-        try (Predictor p = weights == null ? Predictor.random(backend, Variant.of(variant), 1000, 0, size)
-                : Predictor.load(backend, weights, ema ? "model_ema" : null, !nonStrict, size)) {
+        try (Predictor p = weights.open(backend, size)) {
             long t1 = System.nanoTime();
             System.out.println("model " + p.model().variant + ", " + p.model().numClasses + " classes, weights: "
                     + p.weightsDescription() + " (" + backend.id() + ": " + backend.describe() + ")");
-            if (weights == null) {
+            if (weights.random()) {
                 System.out.println("NOTE: no --weights given: the model is randomly initialised, so these answers are meaningless.");
             }
             long t2 = System.nanoTime();

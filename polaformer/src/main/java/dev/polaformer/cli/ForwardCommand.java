@@ -3,7 +3,6 @@ package dev.polaformer.cli;
 import dev.polaformer.infer.Predictor;
 import dev.polaformer.io.SafetensorsFile;
 import dev.polaformer.io.SafetensorsWriter;
-import dev.polaformer.model.Variant;
 import dev.polaformer.numerics.Backend;
 import dev.polaformer.numerics.Tensor;
 import picocli.CommandLine.Command;
@@ -28,14 +27,8 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, description = "safetensors file to write.")
     Path output;
 
-    @Option(names = {"-w", "--weights"}, description = "Weights (.safetensors or .pth); default: random b0.")
-    Path weights;
-
-    @Option(names = "--ema", description = "From a training checkpoint, take the EMA weights.")
-    boolean ema;
-
-    @Option(names = "--variant", defaultValue = "b0", description = "Variant for random weights (default: ${DEFAULT-VALUE}).")
-    String variant;
+    @Mixin
+    WeightsChoice weights;
 
     @Option(names = "--activations", description = "Also write act.patch_embed, act.layers.i.blocks.j, act.layers.i, act.pooled.")
     boolean activations;
@@ -63,8 +56,7 @@ final class ForwardCommand implements Callable<Integer> {
         SafetensorsWriter out = new SafetensorsWriter();
         Map<String, float[]> acts = new LinkedHashMap<>();
         Map<String, int[]> actShapes = new LinkedHashMap<>();
-        try (Predictor p = weights == null ? Predictor.random(backend, Variant.of(variant), 1000, 0, 224)
-                : Predictor.load(backend, weights, ema ? "model_ema" : null, true, 224);
+        try (Predictor p = weights.open(backend, 224);
              Tensor x = backend.fromArray(nchw, b, 3, h, w); Tensor nhwc = backend.empty(b, h, w, 3)) {
             backend.copy(x.permute(0, 2, 3, 1), nhwc);
             float[] logits = p.forward(nhwc, (name, t) -> {

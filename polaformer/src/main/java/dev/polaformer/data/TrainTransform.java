@@ -1,5 +1,6 @@
 package dev.polaformer.data;
 
+import dev.polaformer.infer.Resample;
 import dev.polaformer.infer.RgbImage;
 
 import java.util.SplittableRandom;
@@ -39,7 +40,7 @@ public final class TrainTransform implements Transform {
         int size = config.size();
         CropBox box = RandomResizedCrop.sample(image.width(), image.height(), config.scaleMin(), config.scaleMax(),
                 config.ratioMin(), config.ratioMax(), rng);
-        RgbImage img = Resample.resizedCrop(image, box, size, size);
+        RgbImage img = Resample.resizedCrop(image, box.left(), box.top(), box.width(), box.height(), size, size);
         if (config.hflip() > 0 && rng.nextDouble() < config.hflip()) img = PixelOps.hflip(img);
         if (randAugment != null) img = randAugment.apply(img, rng);
         normalize(img, out, offset);

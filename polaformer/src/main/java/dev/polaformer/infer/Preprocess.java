@@ -3,9 +3,7 @@ package dev.polaformer.infer;
 /**
  * The official evaluation transform (spec §5.6): {@code Resize((256, 256))} with bicubic resampling (a square
  * resize that ignores the aspect ratio), {@code CenterCrop(224)}, {@code ToTensor}, {@code Normalize} with the
- * ImageNet mean and std. The resize reproduces Pillow's 8-bit bicubic resampling exactly: a separable filter
- * (a = −0.5) widened by the scale factor when shrinking, fixed-point weights with 22 fractional bits, and
- * rounding to 8 bits after the horizontal and after the vertical pass.
+ * ImageNet mean and std. The resize reproduces Pillow's 8-bit bicubic resampling exactly ({@link Resample}).
  *
  * @param resize the square side images are resized to (256)
  * @param crop   the centre crop (224)
@@ -44,76 +42,8 @@ public record Preprocess(int resize, int crop, float[] mean, float[] std) {
         return out;
     }
 
-    // ---------------------------------------------------------------- Pillow-compatible bicubic resize
-
-    private static final int PRECISION_BITS = 32 - 8 - 2;
-
-    /** Resizes with Pillow's {@code Image.resize(size, BICUBIC)}, bit for bit. */
+    /** Resizes with Pillow's {@code Image.resize(size, BICUBIC)}, bit for bit ({@link Resample}). */
     public static RgbImage resize(RgbImage in, int outW, int outH) {
-        RgbImage horizontal = outW == in.width() ? in : pass(in, outW, true);
-        return outH == in.height() ? horizontal : pass(horizontal, outH, false);
-    }
-
-    private static RgbImage pass(RgbImage in, int outSize, boolean horizontal) {
-        int inSize = horizontal ? in.width() : in.height();
-        int lines = horizontal ? in.height() : in.width();
-        Coefficients k = Coefficients.of(inSize, outSize);
-        int w = horizontal ? outSize : in.width(), h = horizontal ? in.height() : outSize;
-        byte[] out = new byte[w * h * 3];
-        for (int line = 0; line < lines; line++) {
-            for (int o = 0; o < outSize; o++) {
-                int start = k.start[o], n = k.count[o];
-                for (int c = 0; c < 3; c++) {
-                    long ss = 1L << (PRECISION_BITS - 1);
-                    for (int t = 0; t < n; t++) {
-                        int v = horizontal ? in.at(start + t, line, c) : in.at(line, start + t, c);
-                        ss += (long) v * k.weights[o * k.stride + t];
-                    }
-                    int px = (int) Math.max(0, Math.min(255, ss >> PRECISION_BITS));
-                    int x = horizontal ? o : line, y = horizontal ? line : o;
-                    out[(y * w + x) * 3 + c] = (byte) px;
-                }
-            }
-        }
-        return new RgbImage(w, h, out);
-    }
-
-    /** Pillow's {@code precompute_coeffs} followed by {@code normalize_coeffs_8bpc}. */
-    private record Coefficients(int[] start, int[] count, int[] weights, int stride) {
-        static Coefficients of(int inSize, int outSize) {
-            double scale = (double) inSize / outSize;
-            double filterScale = Math.max(scale, 1.0);
-            double support = 2.0 * filterScale;
-            int stride = (int) Math.ceil(support) * 2 + 1;
-            int[] start = new int[outSize], count = new int[outSize], weights = new int[outSize * stride];
-            double[] k = new double[stride];
-            for (int o = 0; o < outSize; o++) {
-                double center = (o + 0.5) * scale;
-                double ss = 1.0 / filterScale;
-                int xmin = Math.max((int) (center - support + 0.5), 0);
-                int xmax = Math.min((int) (center + support + 0.5), inSize) - xmin;
-                double ww = 0;
-                for (int x = 0; x < xmax; x++) {
-                    double wgt = bicubic((x + xmin - center + 0.5) * ss);
-                    k[x] = wgt;
-                    ww += wgt;
-                }
-                for (int x = 0; x < xmax; x++) {
-                    double v = ww == 0 ? k[x] : k[x] / ww;
-                    weights[o * stride + x] = (int) (v * (1 << PRECISION_BITS) + (v < 0 ? -0.5 : 0.5));
-                }
-                start[o] = xmin;
-                count[o] = xmax;
-            }
-            return new Coefficients(start, count, weights, stride);
-        }
-
-        private static double bicubic(double x) {
-            final double a = -0.5;
-            x = Math.abs(x);
-            if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-            if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
-            return 0;
-        }
+        return Resample.resize(in, outW, outH);
     }
 }

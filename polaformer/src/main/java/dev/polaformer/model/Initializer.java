@@ -1,5 +1,7 @@
 package dev.polaformer.model;
 
+import dev.polaformer.numerics.Gaussian;
+
 import java.util.SplittableRandom;
 
 /**
@@ -66,7 +68,7 @@ public final class Initializer {
         for (int i = 0; i < n; i++) {
             double x;
             do {
-                x = std * gaussian(r);
+                x = std * Gaussian.next(r);
             } while (x < -2 || x > 2);
             a[i] = (float) x;
         }
@@ -83,16 +85,5 @@ public final class Initializer {
         float[] a = new float[n];
         java.util.Arrays.fill(a, value);
         return a;
-    }
-
-    /** Marsaglia's polar method: exact and the same on every JDK. */
-    public static double gaussian(SplittableRandom r) {
-        double u, v, s;
-        do {
-            u = 2 * r.nextDouble() - 1;
-            v = 2 * r.nextDouble() - 1;
-            s = u * u + v * v;
-        } while (s >= 1 || s == 0);
-        return u * Math.sqrt(-2 * Math.log(s) / s);
     }
 }

@@ -106,7 +106,7 @@ public record Mixup(double mixupAlpha, double cutmixAlpha, double prob, double s
         while (true) {
             double x, v;
             do {
-                x = dev.polaformer.model.Initializer.gaussian(r);
+                x = dev.polaformer.numerics.Gaussian.next(r);
                 v = 1 + c * x;
             } while (v <= 0);
             v = v * v * v;

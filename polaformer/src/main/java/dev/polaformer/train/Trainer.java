@@ -220,10 +220,24 @@ public final class Trainer implements AutoCloseable {
     }
 
     private TrainingDivergedException diverged(long step, int epoch, Batch batch, String what, Throwable cause) {
+        what += firstNonFinite();
         String kept = Files.exists(checkpointPath()) ? "the last good checkpoint is kept at " + checkpointPath()
                 : "no checkpoint had been written yet";
         return new TrainingDivergedException(String.format("training diverged at iteration %d (epoch %d, batch %d): %s; %s",
                 step, epoch + 1, batch.index(), what, kept), cause);
+    }
+
+    /** Names the first parameter (state-dict order) whose gradient, else whose value, is not finite. */
+    private String firstNonFinite() {
+        var params = model.namedParameters();
+        for (var e : params.entrySet()) {
+            var g = e.getValue().gradIfPresent();
+            if (g != null && !Double.isFinite(backend.sumOfSquares(g))) return "; first parameter with a non-finite gradient: " + e.getKey();
+        }
+        for (var e : params.entrySet()) {
+            if (!Double.isFinite(backend.sumOfSquares(e.getValue().value()))) return "; first parameter with a non-finite value: " + e.getKey();
+        }
+        return "";
     }
 
     private void save(Checkpoint.Position pos, Map<String, Object> extra) throws IOException {

@@ -1,5 +1,6 @@
 package dev.polaformer.data;
 
+import dev.polaformer.infer.Resample;
 import dev.polaformer.infer.RgbImage;
 import org.junit.jupiter.api.Test;
 
@@ -64,8 +65,8 @@ class PillowParityTest {
             case "HFlip" -> PixelOps.hflip(in);
             case "ResizedCrop" -> {
                 String[] p = arg.split(",");
-                yield Resample.resizedCrop(in, new CropBox(Integer.parseInt(p[0]), Integer.parseInt(p[1]), Integer.parseInt(p[2]),
-                        Integer.parseInt(p[3])), Integer.parseInt(p[4]), Integer.parseInt(p[5]));
+                yield Resample.resizedCrop(in, Integer.parseInt(p[0]), Integer.parseInt(p[1]), Integer.parseInt(p[2]),
+                        Integer.parseInt(p[3]), Integer.parseInt(p[4]), Integer.parseInt(p[5]));
             }
             default -> throw new IllegalArgumentException("no op " + op);
         };

@@ -1,6 +1,7 @@
 package dev.polaformer.data;
 
 import dev.polaformer.infer.Preprocess;
+import dev.polaformer.infer.Resample;
 import dev.polaformer.infer.RgbImage;
 import org.junit.jupiter.api.Test;
 
@@ -87,7 +88,8 @@ class RandomResizedCropTest {
             for (int y = 0; y < bh; y++) System.arraycopy(img.rgb(), ((box.top() + y) * 53 + box.left()) * 3, crop, y * bw * 3, bw * 3);
             RgbImage cropped = new RgbImage(bw, bh, crop);
             int[] size = trial < sizes.length ? sizes[trial] : new int[] {1 + rng.nextInt(60), 1 + rng.nextInt(60)};
-            assertArrayEquals(Preprocess.resize(cropped, size[0], size[1]).rgb(), Resample.resizedCrop(img, box, size[0], size[1]).rgb(),
+            assertArrayEquals(Preprocess.resize(cropped, size[0], size[1]).rgb(), Resample.resizedCrop(img, box.left(), box.top(), box.width(),
+                    box.height(), size[0], size[1]).rgb(),
                     box + " → " + size[0] + "×" + size[1]);
         }
     }

@@ -1,6 +1,7 @@
 package dev.polaformer.data;
 
 import dev.polaformer.infer.Preprocess;
+import dev.polaformer.infer.Resample;
 import dev.polaformer.infer.RgbImage;
 import org.junit.jupiter.api.Test;
 
@@ -50,7 +51,7 @@ class TrainTransformTest {
         // Non-square: the central square (timm's no-aug Resize + CenterCrop).
         RgbImage wide = Images.picture(40, 20);
         new TrainTransform(AugmentConfig.none(20)).apply(wide, new SplittableRandom(3), out = new float[20 * 20 * 3], 0);
-        assertArrayEquals(normalized(Resample.resizedCrop(wide, new CropBox(10, 0, 20, 20), 20, 20), AugmentConfig.none(20)), out);
+        assertArrayEquals(normalized(Resample.resizedCrop(wide, 10, 0, 20, 20, 20, 20), AugmentConfig.none(20)), out);
     }
 
     @Test void flipOnlyConfigMirrors() {

@@ -1,6 +1,6 @@
 package dev.polaformer.numerics.cpu;
 
-import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.ArrayBackend;
 import dev.polaformer.numerics.HeapMemory;
 import dev.polaformer.numerics.LinearAttention;
 import dev.polaformer.numerics.RopeTables;
@@ -13,10 +13,9 @@ import dev.polaformer.numerics.Tensor;
  * {@link CpuLinearAttention}, {@link CpuSoftmaxAttention}), which checks the arguments and runs the kernels
  * on the shared thread pool ({@link Parallel}) with the one vector species ({@link Simd}).
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend extends ArrayBackend {
     public static final String ID = "cpu";
 
-    private final HeapMemory memory = new HeapMemory(ID);
     private final Parallel parallel;
     private final CpuMatmul matmul;
     private final CpuConvolution convolution;
@@ -27,6 +26,7 @@ public final class CpuBackend implements Backend {
     private final CpuOptimizer optimizer;
 
     public CpuBackend(int threads) {
+        super(ID);
         this.parallel = new Parallel(threads);
         this.matmul = new CpuMatmul(memory, parallel);
         this.convolution = new CpuConvolution(memory, parallel);
@@ -49,38 +49,6 @@ public final class CpuBackend implements Backend {
 
     public Parallel parallel() {
         return parallel;
-    }
-
-    // ================================================================ memory
-
-    @Override
-    public Tensor zeros(int... shape) {
-        return memory.zeros(shape);
-    }
-
-    @Override
-    public Tensor empty(int... shape) {
-        return memory.empty(shape);
-    }
-
-    @Override
-    public Tensor fromArray(float[] values, int... shape) {
-        return memory.fromArray(values, shape);
-    }
-
-    @Override
-    public void copy(Tensor src, Tensor dst) {
-        memory.copy(src, dst);
-    }
-
-    @Override
-    public void fill(Tensor dst, float value) {
-        memory.fill(dst, value);
-    }
-
-    @Override
-    public void trim() {
-        memory.trim();
     }
 
     // ================================================================ matrix multiply

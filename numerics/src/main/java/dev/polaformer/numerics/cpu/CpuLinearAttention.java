@@ -267,8 +267,7 @@ final class CpuLinearAttention implements LinearAttention {
             for (int i = 0; i < g.d; i++) {
                 float x = k[ko + i];
                 if (!(Math.abs(x) < MAX_KEY)) {
-                    return new ArithmeticException(g.op + ": key " + x + " at batch " + p + ", token " + t + ", head "
-                            + h + " makes exp(k) overflow float32 (|k| must stay below " + MAX_KEY + ")");
+                    return LinearAttention.badKey(g.op, x, p, t, h);
                 }
                 largest = Math.max(largest, Math.abs(x));
             }

@@ -1,6 +1,6 @@
 package dev.polaformer.numerics.reference;
 
-import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.ArrayBackend;
 import dev.polaformer.numerics.ConvGeometry;
 import dev.polaformer.numerics.HeapMemory;
 import dev.polaformer.numerics.MatmulGeometry;
@@ -16,11 +16,14 @@ import dev.polaformer.numerics.Tensor;
  * {@link NormKernels}, {@link PointwiseKernels}, {@link AttentionKernels}) from a widened copy of its float
  * inputs, and rounded once when stored. Slow by design; clear and exact is its job.
  */
-public final class ReferenceBackend implements Backend {
+public final class ReferenceBackend extends ArrayBackend {
     public static final String ID = "reference";
 
-    private final HeapMemory memory = new HeapMemory(ID);
     private final Ops ops = new Ops(memory);
+
+    public ReferenceBackend() {
+        super(ID);
+    }
 
     @Override
     public String id() {
@@ -34,34 +37,10 @@ public final class ReferenceBackend implements Backend {
 
     // ================================================================ memory
 
-    @Override
-    public Tensor zeros(int... shape) {
-        return memory.zeros(shape);
-    }
-
+    /** Zero-filled, so that a reference result never depends on what a pooled array held before. */
     @Override
     public Tensor empty(int... shape) {
         return memory.zeros(shape);
-    }
-
-    @Override
-    public Tensor fromArray(float[] values, int... shape) {
-        return memory.fromArray(values, shape);
-    }
-
-    @Override
-    public void copy(Tensor src, Tensor dst) {
-        memory.copy(src, dst);
-    }
-
-    @Override
-    public void fill(Tensor dst, float value) {
-        memory.fill(dst, value);
-    }
-
-    @Override
-    public void trim() {
-        memory.trim();
     }
 
     // ================================================================ matrix multiply
@@ -396,9 +375,7 @@ public final class ReferenceBackend implements Backend {
         for (int i = 0; i < k.length; i++) {
             if (!(Math.abs(k[i]) < LinearAttention.MAX_KEY)) {
                 int token = i / c % n, batch = i / (c * n), head = i % c / (c / heads);
-                throw new ArithmeticException(op + ": key " + k[i] + " at batch " + batch + ", token " + token
-                        + ", head " + head + " makes exp(k) overflow float32 (|k| must stay below "
-                        + LinearAttention.MAX_KEY + ")");
+                throw LinearAttention.badKey(op, k[i], batch, token, head);
             }
         }
     }

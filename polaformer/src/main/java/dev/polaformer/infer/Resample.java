@@ -1,25 +1,32 @@
-package dev.polaformer.data;
+package dev.polaformer.infer;
 
-import dev.polaformer.infer.RgbImage;
 
 /**
- * Pillow's 8-bit bicubic {@code resize} applied to a crop window, i.e. {@code img.crop(box).resize(size, BICUBIC)}
- * as torchvision's {@code resized_crop} does, without copying the crop first. The arithmetic is Pillow's (and
- * {@link dev.polaformer.infer.Preprocess#resize}'s, which the tests compare against): a separable filter with
+ * Pillow's 8-bit bicubic {@code resize}, optionally applied to a crop window, i.e.
+ * {@code img.crop(box).resize(size, BICUBIC)} as torchvision's {@code resized_crop} does, without copying the crop
+ * first. Bit for bit Pillow's arithmetic (tested against images Pillow resized): a separable filter with
  * a = −0.5 widened by the scale factor when shrinking (antialiasing), taps clamped to the crop, weights in fixed
  * point with 22 fractional bits, horizontal pass first, rounding to 8 bits after each pass; a pass whose size does
  * not change is skipped.
  */
-final class Resample {
+public final class Resample {
     private static final int PRECISION_BITS = 32 - 8 - 2;
 
     private Resample() {}
 
-    static RgbImage resizedCrop(RgbImage in, CropBox box, int outW, int outH) {
-        if (box.left() < 0 || box.top() < 0 || box.width() < 1 || box.height() < 1
-                || box.left() + box.width() > in.width() || box.top() + box.height() > in.height()) {
-            throw new IllegalArgumentException("crop " + box + " is outside the " + in.width() + "×" + in.height() + " image");
+    /** Pillow's {@code image.resize((outW, outH), BICUBIC)}. */
+    public static RgbImage resize(RgbImage in, int outW, int outH) {
+        return resizedCrop(in, 0, 0, in.width(), in.height(), outW, outH);
+    }
+
+    /** The crop {@code [left, left+width) × [top, top+height)} resized to {@code outW × outH}. */
+    public static RgbImage resizedCrop(RgbImage in, int left, int top, int width, int height, int outW, int outH) {
+        if (left < 0 || top < 0 || width < 1 || height < 1 || left + width > in.width() || top + height > in.height()) {
+            throw new IllegalArgumentException("crop " + width + "×" + height + " at (" + left + ", " + top
+                    + ") is outside the " + in.width() + "×" + in.height() + " image");
         }
+        if (outW < 1 || outH < 1) throw new IllegalArgumentException("cannot resize to " + outW + "×" + outH);
+        Box box = new Box(left, top, width, height);
         byte[] src = in.rgb();
         int srcStride = in.width() * 3;
         // Horizontal pass over the crop's rows: (box.width → outW) × box.height.
@@ -77,6 +84,8 @@ final class Resample {
         }
         return new RgbImage(outW, outH, out);
     }
+
+    private record Box(int left, int top, int width, int height) {}
 
     private static byte clip8(int fixedPoint) {
         int v = fixedPoint >> PRECISION_BITS;
