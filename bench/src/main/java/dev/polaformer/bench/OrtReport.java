@@ -1,0 +1,109 @@
+package dev.polaformer.bench;
+
+import dev.polaformer.io.Json;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * PolaFormer++ b0 against ONNX Runtime over several fresh JVMs ({@code bench.jvms}, default 3): each JVM checks
+ * that the logits agree and times both engines interleaved ({@link OrtComparison}); two more JVMs run each engine
+ * alone to measure its peak resident memory. Writes the "onnxruntime" section of the results file with the
+ * median over JVMs of each JVM's median, and the ratio.
+ */
+public final class OrtReport {
+    private OrtReport() {}
+
+    static final String BEGIN = "<!-- onnxruntime:begin — written by bench/run-ort.sh; edits inside are overwritten -->";
+    static final String END = "<!-- onnxruntime:end -->";
+
+    public static void main(String[] args) throws Exception {
+        int jvms = Integer.getInteger("bench.jvms", 3);
+        Path results = Path.of(System.getProperty("bench.results", "bench/RESULTS.md"));
+        String shared = System.getProperty("bench.shared", "../shared");
+        List<String> common = List.of("--weights", shared + "/golden/b0_weights.safetensors",
+                "--onnx", shared + "/anchors/pola_b0_golden7.onnx", "--golden", shared + "/golden/b0_eval.safetensors",
+                "--rounds", System.getProperty("bench.rounds", "30"), "--warmup", System.getProperty("bench.warmup", "15"));
+        String loadBefore = Results.loadAverage();
+        ZonedDateTime started = ZonedDateTime.now();
+        Map<String, List<Double>> ours = new LinkedHashMap<>(), ort = new LinkedHashMap<>();
+        double agreement = 0, golden = 0;
+        for (int j = 0; j < jvms; j++) {
+            for (Map<String, Object> r : child(common, List.of())) {
+                if (r.containsKey("agreement_max_abs")) {
+                    agreement = Math.max(agreement, ((Number) r.get("agreement_max_abs")).doubleValue());
+                    golden = Math.max(golden, ((Number) r.get("golden_max_abs")).doubleValue());
+                    continue;
+                }
+                String key = r.get("batch") + "|" + r.get("threads");
+                ours.computeIfAbsent(key, k -> new ArrayList<>()).add(((Number) r.get("ours_ms")).doubleValue());
+                ort.computeIfAbsent(key, k -> new ArrayList<>()).add(((Number) r.get("ort_ms")).doubleValue());
+            }
+        }
+        Map<String, Double> memOurs = new LinkedHashMap<>(), memOrt = new LinkedHashMap<>();
+        for (String only : new String[] {"ours", "ort"}) {
+            for (Map<String, Object> r : child(common, List.of("--only", only, "--threads", "2"))) {
+                (only.equals("ours") ? memOurs : memOrt).merge("peak", ((Number) r.get("peak_rss_mb")).doubleValue(), Math::max);
+            }
+        }
+        StringBuilder md = new StringBuilder(BEGIN).append('\n');
+        md.append("## b0 inference against ONNX Runtime (CPU, same weights, same run)\n\n");
+        md.append("- Date: ").append(started.format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z"))).append('\n');
+        md.append("- Machine: ").append(Machine.cpu()).append("; JDK: ").append(Machine.jdk()).append('\n');
+        md.append("- ONNX Runtime 1.29.0 (Java API, CPU provider, graph optimisation ALL, inter-op 1 thread) on "
+                + "`../shared/anchors/pola_b0_golden7.onnx`; this library on `../shared/golden/b0_weights.safetensors` "
+                + "(the same weights), `cpu` backend.\n");
+        md.append("- Load average before: ").append(loadBefore).append("; after: ").append(Results.loadAverage()).append('\n');
+        md.append(String.format(Locale.ROOT, "- Agreement on the golden input: max |logit difference| %.2g (limit 1e-4); "
+                + "ours against the float64 golden logits: %.2g.%n", agreement, golden));
+        md.append("- Command: `bench/run-ort.sh`; ").append(jvms).append(" fresh JVMs, each timing both engines "
+                + "alternately (warm-up, then medians of 30 calls); the table gives the median of the JVMs' medians "
+                + "and their range.\n\n");
+        md.append("| batch | threads | this library, ms | ONNX Runtime, ms | ratio (ours / ORT) |\n|---:|---:|---:|---:|---:|\n");
+        for (String key : ours.keySet()) {
+            String[] k = key.split("\\|");
+            double o = median(ours.get(key)), r = median(ort.get(key));
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f (%s) | %.1f (%s) | %.2f |%n", k[0], k[1], o,
+                    range(ours.get(key)), r, range(ort.get(key)), o / r));
+        }
+        md.append(String.format(Locale.ROOT, "%nPeak resident memory of a JVM running one engine alone (2 threads, "
+                + "batch 1 and 8): this library %.0f MB, ONNX Runtime %.0f MB.%n", memOurs.getOrDefault("peak", Double.NaN),
+                memOrt.getOrDefault("peak", Double.NaN)));
+        md.append('\n').append(END).append('\n');
+        Results.writeSection(results, BEGIN, END, md.toString());
+        System.out.println(md);
+    }
+
+    private static List<Map<String, Object>> child(List<String> common, List<String> extra) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC",
+                "-cp", System.getProperty("java.class.path"), OrtComparison.class.getName()));
+        cmd.addAll(common);
+        cmd.addAll(extra);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (p.waitFor() != 0) throw new IllegalStateException("comparison JVM failed:\n" + out);
+        List<Map<String, Object>> recs = new ArrayList<>();
+        for (String line : out.split("\n")) if (line.startsWith("RESULT ")) recs.add(Json.parseObject(line.substring(7)));
+        return recs;
+    }
+
+    private static double median(List<Double> v) {
+        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+    }
+
+    private static String range(List<Double> v) {
+        return String.format(Locale.ROOT, "%.1f–%.1f", v.stream().mapToDouble(d -> d).min().orElse(Double.NaN),
+                v.stream().mapToDouble(d -> d).max().orElse(Double.NaN));
+    }
+
+}
