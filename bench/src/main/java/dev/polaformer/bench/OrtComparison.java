@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -161,9 +160,5 @@ public final class OrtComparison {
         List<String> rest = new ArrayList<>(Arrays.asList(args));
         for (int i = 0; i + 1 < rest.size(); i += 2) m.put(rest.get(i).replaceFirst("^--", ""), rest.get(i + 1));
         return m;
-    }
-
-    static String format(double v) {
-        return String.format(Locale.ROOT, "%.1f", v);
     }
 }
