@@ -140,30 +140,56 @@ final class CpuNormalization {
     /**
      * One row of the LayerNorm backward: {@code dx = rstd·(g − mean(g) − x̂·mean(g·x̂))} with {@code g = dy·gamma};
      * adds {@code dy·x̂} into {@code block[0..c)} and {@code dy} into {@code block[c..2c)} when block is not null.
+     * The passes are separate methods (the row is in L1 after the first): as one method, its masked vector calls
+     * ran C1 out of virtual registers, and a method C1 gives up on can stay un-intrinsified for the whole run.
      */
     private static void layerNormBackwardRow(float[] x, int xo, float[] dy, int dyo, int c, float[] gamma, int go,
                                              float mu, float rstd, float[] dx, int dxo, float[] block) {
-        FloatVector sg = FloatVector.zero(F), sgx = FloatVector.zero(F);
-        for (int j = 0; j < c; j += L) {
-            VectorMask<Float> m = F.indexInRange(j, c);
-            FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
-            FloatVector d = FloatVector.fromArray(F, dy, dyo + j, m);
-            FloatVector gv = d.mul(FloatVector.fromArray(F, gamma, go + j, m));
-            sg = sg.add(gv);
-            sgx = gv.fma(xh, sgx);
-            if (block != null) {
-                d.fma(xh, FloatVector.fromArray(F, block, j, m)).intoArray(block, j, m);
-                d.add(FloatVector.fromArray(F, block, c + j, m)).intoArray(block, c + j, m);
-            }
-        }
+        if (block != null) addParameterGradients(x, xo, dy, dyo, c, mu, rstd, block);
         if (dx == null) return;
-        float meanG = VectorMath.sum(sg) / c, meanGX = VectorMath.sum(sgx) / c;
+        float meanG = sumOfGradients(dy, dyo, c, gamma, go) / c;
+        float meanGX = sumOfGradientsTimesXhat(x, xo, dy, dyo, c, gamma, go, mu, rstd) / c;
         for (int j = 0; j < c; j += L) {
             VectorMask<Float> m = F.indexInRange(j, c);
             FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
             FloatVector gv = FloatVector.fromArray(F, dy, dyo + j, m).mul(FloatVector.fromArray(F, gamma, go + j, m));
             gv.sub(meanG).sub(xh.mul(meanGX)).mul(rstd).intoArray(dx, dxo + j, m);
         }
+    }
+
+    /** {@code block[0..c) += dy·x̂}, {@code block[c..2c) += dy}. */
+    private static void addParameterGradients(float[] x, int xo, float[] dy, int dyo, int c, float mu, float rstd,
+                                              float[] block) {
+        for (int j = 0; j < c; j += L) {
+            VectorMask<Float> m = F.indexInRange(j, c);
+            FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
+            FloatVector d = FloatVector.fromArray(F, dy, dyo + j, m);
+            d.fma(xh, FloatVector.fromArray(F, block, j, m)).intoArray(block, j, m);
+            d.add(FloatVector.fromArray(F, block, c + j, m)).intoArray(block, c + j, m);
+        }
+    }
+
+    /** {@code Σ g}, {@code g = dy·gamma}, summed per lane and then across the lanes in order. */
+    private static float sumOfGradients(float[] dy, int dyo, int c, float[] gamma, int go) {
+        FloatVector sg = FloatVector.zero(F);
+        for (int j = 0; j < c; j += L) {
+            VectorMask<Float> m = F.indexInRange(j, c);
+            sg = sg.add(FloatVector.fromArray(F, dy, dyo + j, m).mul(FloatVector.fromArray(F, gamma, go + j, m)));
+        }
+        return VectorMath.sum(sg);
+    }
+
+    /** {@code Σ g·x̂}, summed as {@link #sumOfGradients}. */
+    private static float sumOfGradientsTimesXhat(float[] x, int xo, float[] dy, int dyo, int c, float[] gamma,
+                                                       int go, float mu, float rstd) {
+        FloatVector sgx = FloatVector.zero(F);
+        for (int j = 0; j < c; j += L) {
+            VectorMask<Float> m = F.indexInRange(j, c);
+            FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
+            FloatVector gv = FloatVector.fromArray(F, dy, dyo + j, m).mul(FloatVector.fromArray(F, gamma, go + j, m));
+            sgx = gv.fma(xh, sgx);
+        }
+        return VectorMath.sum(sgx);
     }
 
     // ================================================================ BatchNorm
