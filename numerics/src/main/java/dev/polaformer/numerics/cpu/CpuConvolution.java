@@ -55,6 +55,10 @@ final class CpuConvolution {
             if (ba != null) addBias(ya, y.offset(), 0, pixels, cout, ba, bo);
             return;
         }
+        if (DirectConvolution.applies(g)) {
+            direct(op, g, xa, x.offset(), wa, weight.offset(), false, ba, bo, ya, y.offset());
+            return;
+        }
         int rowsPerBlock = outputRowsPerBlock(g);
         try (Tensor packed = memory.empty(cout * k); Tensor patches = memory.empty(rowsPerBlock * g.wo() * k)) {
             float[] w = memory.array(op, packed), pa = memory.array(op, patches);
@@ -78,11 +82,21 @@ final class CpuConvolution {
         float[] xa = memory.array(op, x), wa = memory.array(op, weight), dya = memory.array(op, dy);
         float[] dxa = dx == null ? null : memory.array(op, dx);
         int pixels = g.b() * g.ho() * g.wo(), k = g.kh() * g.kw() * g.cin(), cout = g.cout();
+        boolean directDx = dxa != null && pixels > 0 && cout > 0 && !isPointwise(g)
+                && DirectConvolution.appliesToInputGradient(g);
         // the patch path adds into dx; an empty output has no gradient to give it
-        if (dxa != null && (!isPointwise(g) || pixels == 0 || cout == 0)) zero(dxa, dx.offset(), dx.size());
+        if (dxa != null && !directDx && (!isPointwise(g) || pixels == 0 || cout == 0)) zero(dxa, dx.offset(), dx.size());
         if (pixels == 0 || cout == 0) return;
         if (dBias != null) biasGradient(op, dya, dy.offset(), pixels, cout, dBias);
-        if (dx == null && dWeight == null) return;
+        if (directDx) {
+            direct(op, g, dya, dy.offset(), wa, weight.offset(), true, null, 0, dxa, dx.offset());
+            dxa = null;
+        }
+        if (dWeight != null && DirectConvolution.applies(g)) {
+            directWeightGradient(op, g, xa, x.offset(), dya, dy.offset(), dWeight);
+            dWeight = null;
+        }
+        if (dxa == null && dWeight == null) return;
         if (isPointwise(g)) {
             if (dxa != null) {
                 Sgemm.gemm(parallel, false, false, pixels, k, cout, 1f, dya, dy.offset(), cout, wa, weight.offset(), k,
@@ -125,6 +139,39 @@ final class CpuConvolution {
             if (dwSum != null) unpackWeightGradient(dwSum, g, memory.array(op, dWeight), dWeight.offset());
         } finally {
             if (dwSum != null) Scratch.give(dwSum);
+        }
+    }
+
+    /**
+     * {@code y = conv(x) (+ bias)} by {@link DirectConvolution}, in parallel over output rows; with
+     * {@code transposed}, {@code g} is the forward convolution and this computes its input gradient into
+     * {@code y} from {@code x = dy} (stride 1).
+     */
+    private void direct(String op, ConvGeometry g, float[] x, int xo, float[] weight, int wo, boolean transposed,
+                        float[] bias, int bo, float[] y, int yo) {
+        ConvGeometry d = transposed ? DirectConvolution.transposedGeometry(g) : g;
+        try (Tensor packed = memory.empty(d.kh() * d.kw() * d.cin() * d.cout())) {
+            float[] w = memory.array(op, packed);
+            if (transposed) DirectConvolution.packTransposed(weight, wo, g, w); else DirectConvolution.pack(weight, wo, g, w);
+            long flopsPerRow = 2L * d.wo() * d.kh() * d.kw() * d.cin() * d.cout();
+            parallel.forRange(d.b() * d.ho(), (int) Math.max(1, (1 << 18) / flopsPerRow), (q0, q1) -> {
+                for (int q = q0; q < q1; q++) DirectConvolution.forwardRow(d, x, xo, w, bias, bo, y, yo, q);
+            });
+        }
+    }
+
+    /** {@code dWeight += Σ dy·x(tap)} by {@link DirectConvolution}: row segments in float, summed in double. */
+    private void directWeightGradient(String op, ConvGeometry g, float[] x, int xo, float[] dy, int dyo,
+                                      Tensor dWeight) {
+        int width = g.kh() * g.kw() * g.cin() * g.cout();
+        double[] sum = Scratch.takeDoubles(width);
+        try {
+            int segments = g.b() * g.ho() * DirectConvolution.segmentsPerRow(g);
+            RowReduction.run(parallel, segments, width, 1, 1,
+                    (r, block, partial) -> DirectConvolution.weightGradientSegment(g, x, xo, dy, dyo, r, block), sum);
+            DirectConvolution.addWeightGradient(sum, g, memory.array(op, dWeight), dWeight.offset());
+        } finally {
+            Scratch.give(sum);
         }
     }
 

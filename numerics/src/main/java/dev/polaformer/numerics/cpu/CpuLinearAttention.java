@@ -200,26 +200,46 @@ final class CpuLinearAttention implements LinearAttention {
      */
     private static void keyFeatures(RowBlock keys, TableBlock tab, int rows, int dp, boolean sum,
                                     float[] kap, float[] rk, float[] m) {
+        keyExponentials(keys, rows, dp, sum, kap, m);
+        rotateRows(kap, tab, rows, 2 * dp, rk);
+    }
+
+    /** κ of {@link #keyFeatures}, and with {@code sum} its sum into m. */
+    private static void keyExponentials(RowBlock keys, int rows, int dp, boolean sum, float[] kap, float[] m) {
         int fw = 2 * dp, kld = keys.stride();
-        float[] k = keys.array(), sin = tab.sin(), cos = tab.cos();
-        FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
+        float[] k = keys.array();
+        FloatVector zero = FloatVector.zero(F);
         for (int t = 0; t < rows; t++) {
-            int ko = keys.offset() + t * kld, ro = t * fw, so = tab.sinOffset() + ro, co = tab.cosOffset() + ro;
+            int ko = keys.offset() + t * kld, ro = t * fw;
             for (int i = 0; i < dp; i += L) {
                 FloatVector kv = FloatVector.fromArray(F, k, ko + i);
                 FloatVector e = VectorMath.expm1(kv.abs());
                 FloatVector pos = e.blend(zero, kv.compare(VectorOperators.LT, 0f)), neg = e.sub(pos);
-                int a = ro + i, b = ro + dp + i;
-                pos.intoArray(kap, a);
-                neg.intoArray(kap, b);
+                pos.intoArray(kap, ro + i);
+                neg.intoArray(kap, ro + dp + i);
                 if (sum) {
                     FloatVector.fromArray(F, m, i).add(pos).intoArray(m, i);
                     FloatVector.fromArray(F, m, dp + i).add(neg).intoArray(m, dp + i);
                 }
-                FloatVector sa = FloatVector.fromArray(F, sin, so + i).mul(sign);
-                FloatVector sb = FloatVector.fromArray(F, sin, so + dp + i).mul(sign);
-                pos.rearrange(SWAP).fma(sa, pos.mul(FloatVector.fromArray(F, cos, co + i))).intoArray(rk, a);
-                neg.rearrange(SWAP).fma(sb, neg.mul(FloatVector.fromArray(F, cos, co + dp + i))).intoArray(rk, b);
+            }
+        }
+    }
+
+    /**
+     * {@code out} row t = the rotation of feature row t ({@code fw} values: both padded halves) by the block's table
+     * row t. A pass of its own rather than fused into the exponentials: a kernel with an exponential and a
+     * rotation in one loop outgrew C2's inlining budget (NodeCountInliningCutoff), and the helpers it could no
+     * longer inline passed boxed vectors, an allocation per vector.
+     */
+    private static void rotateRows(float[] x, TableBlock tab, int rows, int fw, float[] out) {
+        float[] sin = tab.sin(), cos = tab.cos();
+        FloatVector sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
+        for (int t = 0; t < rows; t++) {
+            int ro = t * fw, sn = tab.sinOffset() + ro, cn = tab.cosOffset() + ro;
+            for (int i = 0; i < fw; i += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, ro + i);
+                FloatVector s = FloatVector.fromArray(F, sin, sn + i).mul(sign);
+                xv.rearrange(SWAP).fma(s, xv.mul(FloatVector.fromArray(F, cos, cn + i))).intoArray(out, ro + i);
             }
         }
     }
@@ -282,7 +302,7 @@ final class CpuLinearAttention implements LinearAttention {
         int p = bh / g.heads, h = bh % g.heads, fw = g.fw, hp = g.hp, wv = g.wv;
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
-            queryRows(g, w, p, h, t0, rows, false, state, so + fw * wv);
+            queryRows(g, w, p, h, t0, rows, state, so + fw * wv);
             for (int f = 0; f < 2; f++) {
                 ab(rows, fw, hp, w.prot[f], 0, fw, state, so + f * hp, wv, w.rowsV, f * hp, wv);
             }
@@ -298,16 +318,15 @@ final class CpuLinearAttention implements LinearAttention {
     }
 
     /**
-     * For the tokens {@code [t0, t0+rows)}, per flow: the rotated features ({@code prot}), {@code invZ = 1/(φ·m +
-     * 1e-6)} with m at {@code m[mo..]}, and, with {@code keepPhi} (the backward), the features ({@code phi}).
+     * For the tokens {@code [t0, t0+rows)}, per flow: the features ({@code phi}), the rotated features
+     * ({@code prot}) and {@code invZ = 1/(φ·m + 1e-6)} with m at {@code m[mo..]}.
      *
      * @return the query rows used (for the backward's chain rule)
      */
-    private static RowBlock queryRows(Call g, Scratch w, int p, int h, int t0, int rows, boolean keepPhi,
-                                      float[] m, int mo) {
+    private static RowBlock queryRows(Call g, Scratch w, int p, int h, int t0, int rows, float[] m, int mo) {
         RowBlock q = g.queries(w, p, h, t0, rows);
         TableBlock tab = g.tableRows(w, t0, rows);
-        queryFeatures(q, tab, rows, g.dp, g.sig[0], g.sig[1], h * g.fw, m, mo, w, keepPhi);
+        queryFeatures(q, tab, rows, g.dp, g.sig[0], g.sig[1], h * g.fw, m, mo, w);
         return q;
     }
 
@@ -315,49 +334,45 @@ final class CpuLinearAttention implements LinearAttention {
      * Both flows' features for {@code rows} query rows: sim is exp([q⁺σ1[:d], q⁻σ1[d:]]) − 1, opp is
      * exp([q⁻σ2[:d], q⁺σ2[d:]]) − 1. Only one of q⁺, q⁻ is non-zero, so one exponential per channel and flow
      * suffices: the temperature of the active half is chosen by the sign of q and the result goes to that half.
-     * The halves are dotted with m and rotated in the same pass.
+     * The features are dotted with m as they are made, then rotated ({@link #rotateRows}); one flow at a time,
+     * for the same reason as there. The features stay in {@code w.phi} (the backward uses them).
      */
     private static void queryFeatures(RowBlock queries, TableBlock tab, int rows, int dp, float[] sig1, float[] sig2,
-                                      int so, float[] m, int mo, Scratch w, boolean keepPhi) {
+                                      int so, float[] m, int mo, Scratch w) {
+        for (int f = 0; f < 2; f++) {
+            queryExponentials(queries, rows, dp, f == 0 ? sig1 : sig2, so, f == 1, m, mo, w.phi[f], w.zLanes);
+            for (int t = 0; t < rows; t++) w.invZ[f][t] = 1f / (VectorMath.sum(w.zLanes, t * L) + Z_EPS);
+            rotateRows(w.phi[f], tab, rows, 2 * dp, w.prot[f]);
+        }
+    }
+
+    /**
+     * One flow's features of {@link #queryFeatures} into {@code phi}: sim ({@code opposite} false: the first half
+     * is active where q > 0) or opp (the first half is active where q < 0); and the lanes of φ·m, row t's at
+     * {@code zLanes[t·L..]}. (Summed by the caller: after an exponential, this method is near C2's inlining budget,
+     * and a call that passed a vector would box it.)
+     */
+    private static void queryExponentials(RowBlock queries, int rows, int dp, float[] sig, int so, boolean opposite,
+                                          float[] m, int mo, float[] phi, float[] zLanes) {
         int fw = 2 * dp, qld = queries.stride();
-        float[] q = queries.array(), sin = tab.sin(), cos = tab.cos();
-        float[] phi0 = w.phi[0], phi1 = w.phi[1], prot0 = w.prot[0], prot1 = w.prot[1];
-        FloatVector zero = FloatVector.zero(F), sign = FloatVector.fromArray(F, AttentionRotary.PAIR_SIGN, 0);
+        float[] q = queries.array();
+        // the temperature of a channel whose q is positive, and of one whose q is negative
+        int sigPos = so + (opposite ? dp : 0), sigNeg = so + (opposite ? 0 : dp);
+        FloatVector zero = FloatVector.zero(F);
         for (int t = 0; t < rows; t++) {
-            int qo = queries.offset() + t * qld, ro = t * fw, sn = tab.sinOffset() + ro, cn = tab.cosOffset() + ro;
-            FloatVector z0 = zero, z1 = zero;
+            int qo = queries.offset() + t * qld, ro = t * fw;
+            FloatVector z = zero;
             for (int i = 0; i < dp; i += L) {
-                FloatVector qv = FloatVector.fromArray(F, q, qo + i), a = qv.abs();
+                FloatVector qv = FloatVector.fromArray(F, q, qo + i);
                 VectorMask<Float> neg = qv.compare(VectorOperators.LT, 0f);
-                FloatVector ma = FloatVector.fromArray(F, m, mo + i), mb = FloatVector.fromArray(F, m, mo + dp + i);
-                FloatVector ca = FloatVector.fromArray(F, cos, cn + i), cb = FloatVector.fromArray(F, cos, cn + dp + i);
-                FloatVector sa = FloatVector.fromArray(F, sin, sn + i).mul(sign);
-                FloatVector sb = FloatVector.fromArray(F, sin, sn + dp + i).mul(sign);
-                int ia = ro + i, ib = ro + dp + i;
-                // sim: the first half is active where q > 0
-                FloatVector e = VectorMath.expm1(a.mul(FloatVector.fromArray(F, sig1, so + i).blend(FloatVector.fromArray(F, sig1, so + dp + i), neg)));
-                FloatVector first = e.blend(zero, neg), second = e.sub(first);
-                z0 = first.fma(ma, second.fma(mb, z0));
-                if (keepPhi) {
-                    first.intoArray(phi0, ia);
-                    second.intoArray(phi0, ib);
-                }
-                first.rearrange(SWAP).fma(sa, first.mul(ca)).intoArray(prot0, ia);
-                second.rearrange(SWAP).fma(sb, second.mul(cb)).intoArray(prot0, ib);
-                // opp: the first half is active where q < 0
-                e = VectorMath.expm1(a.mul(FloatVector.fromArray(F, sig2, so + dp + i).blend(FloatVector.fromArray(F, sig2, so + i), neg)));
-                first = zero.blend(e, neg);
-                second = e.sub(first);
-                z1 = first.fma(ma, second.fma(mb, z1));
-                if (keepPhi) {
-                    first.intoArray(phi1, ia);
-                    second.intoArray(phi1, ib);
-                }
-                first.rearrange(SWAP).fma(sa, first.mul(ca)).intoArray(prot1, ia);
-                second.rearrange(SWAP).fma(sb, second.mul(cb)).intoArray(prot1, ib);
+                FloatVector sigma = FloatVector.fromArray(F, sig, sigPos + i).blend(FloatVector.fromArray(F, sig, sigNeg + i), neg);
+                FloatVector e = VectorMath.expm1(qv.abs().mul(sigma));
+                FloatVector first = opposite ? zero.blend(e, neg) : e.blend(zero, neg), second = e.sub(first);
+                z = first.fma(FloatVector.fromArray(F, m, mo + i), second.fma(FloatVector.fromArray(F, m, mo + dp + i), z));
+                first.intoArray(phi, ro + i);
+                second.intoArray(phi, ro + dp + i);
             }
-            w.invZ[0][t] = 1f / (VectorMath.sum(z0) + Z_EPS);
-            w.invZ[1][t] = 1f / (VectorMath.sum(z1) + Z_EPS);
+            z.intoArray(zLanes, t * L);
         }
     }
 
@@ -386,7 +401,7 @@ final class CpuLinearAttention implements LinearAttention {
         Arrays.fill(g.sigSums, sigPart, sigPart + 2 * fw, 0);
         for (int t0 = g.chunkStart(chunk), end = g.chunkStart(chunk + 1); t0 < end; t0 += BLOCK) {
             int rows = Math.min(BLOCK, end - t0);
-            RowBlock q = queryRows(g, w, p, h, t0, rows, true, state, mo);
+            RowBlock q = queryRows(g, w, p, h, t0, rows, state, mo);
             TableBlock tab = g.tableRows(w, t0, rows);
             // da_f = g_f / z_f, each flow in its vector-aligned half of the row.
             RowBlock up = g.upstream(w, dOut, p, h, t0, rows);
@@ -718,6 +733,8 @@ final class CpuLinearAttention implements LinearAttention {
         float[] x, sin, cos, kap, rk, vs, da, rowsV, blockS, blockM, blockSig;
         final float[][] phi = new float[2][], prot = new float[2][], dp = new float[2][];
         final float[][] invZ = {new float[BLOCK], new float[BLOCK]};
+        /** Per-row lane sums of z, before they are added across the lanes. */
+        final float[] zLanes = new float[BLOCK * L];
         /**
          * One pair's sums (when a task owns a whole (batch, head)), the pair's state S/N, m, (S/N)ᵀ and gradient
          * state dS/N, dm/N, (dS/N)ᵀ, and {@code total}, a reduction's sum.

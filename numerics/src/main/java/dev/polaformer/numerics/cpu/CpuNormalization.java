@@ -28,6 +28,9 @@ import static dev.polaformer.numerics.cpu.Simd.L;
  * of them may be null, as {@link dev.polaformer.numerics.Backend} specifies.
  */
 final class CpuNormalization {
+    /** Scratch slot of the lane sums (RowReduction's block uses slot 3). */
+    private static final int LANES_SLOT = 0;
+
     private final HeapMemory memory;
     private final Parallel parallel;
 
@@ -118,9 +121,10 @@ final class CpuNormalization {
         if (!params) {
             if (dxa == null) return;
             parallel.forRange(rows, Math.max(1, 4096 / c), (r0, r1) -> {
+                float[] lanes = Scratch.floats(LANES_SLOT, 2 * L);
                 for (int r = r0; r < r1; r++) {
                     layerNormBackwardRow(xa, xo + r * c, dya, dyo + r * c, c, ga.a, ga.o, mu.a[mu.o + r],
-                            rs.a[rs.o + r], dxa, dxo + r * c, null);
+                            rs.a[rs.o + r], dxa, dxo + r * c, null, lanes);
                 }
             });
             return;
@@ -129,7 +133,7 @@ final class CpuNormalization {
         try {
             RowReduction.run(parallel, rows, 2 * c, Math.max(1, 2048 / c), (r, block, partial) ->
                     layerNormBackwardRow(xa, xo + r * c, dya, dyo + r * c, c, ga.a, ga.o, mu.a[mu.o + r],
-                            rs.a[rs.o + r], dxa, dxo + r * c, block), totals);
+                            rs.a[rs.o + r], dxa, dxo + r * c, block, Scratch.floats(LANES_SLOT, 2 * L)), totals);
             accumulate(op, dGamma, totals, 0);
             accumulate(op, dBeta, totals, c);
         } finally {
@@ -140,30 +144,53 @@ final class CpuNormalization {
     /**
      * One row of the LayerNorm backward: {@code dx = rstd·(g − mean(g) − x̂·mean(g·x̂))} with {@code g = dy·gamma};
      * adds {@code dy·x̂} into {@code block[0..c)} and {@code dy} into {@code block[c..2c)} when block is not null.
+     * {@code lanes} (2·L floats) is scratch. The passes are separate methods (the row is in L1 after the first):
+     * as one method, its masked vector calls ran C1 out of virtual registers, and a method C1 gives up on can
+     * stay un-intrinsified for the whole run. The sums leave their vectors through {@code lanes}, not through a
+     * call: see {@link VectorMath}.
      */
     private static void layerNormBackwardRow(float[] x, int xo, float[] dy, int dyo, int c, float[] gamma, int go,
-                                             float mu, float rstd, float[] dx, int dxo, float[] block) {
-        FloatVector sg = FloatVector.zero(F), sgx = FloatVector.zero(F);
-        for (int j = 0; j < c; j += L) {
-            VectorMask<Float> m = F.indexInRange(j, c);
-            FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
-            FloatVector d = FloatVector.fromArray(F, dy, dyo + j, m);
-            FloatVector gv = d.mul(FloatVector.fromArray(F, gamma, go + j, m));
-            sg = sg.add(gv);
-            sgx = gv.fma(xh, sgx);
-            if (block != null) {
-                d.fma(xh, FloatVector.fromArray(F, block, j, m)).intoArray(block, j, m);
-                d.add(FloatVector.fromArray(F, block, c + j, m)).intoArray(block, c + j, m);
-            }
-        }
+                                             float mu, float rstd, float[] dx, int dxo, float[] block, float[] lanes) {
+        if (block != null) addParameterGradients(x, xo, dy, dyo, c, mu, rstd, block);
         if (dx == null) return;
-        float meanG = VectorMath.sum(sg) / c, meanGX = VectorMath.sum(sgx) / c;
+        gradientSums(x, xo, dy, dyo, c, gamma, go, mu, rstd, lanes);
+        float meanG = VectorMath.sum(lanes, 0) / c, meanGX = VectorMath.sum(lanes, L) / c;
         for (int j = 0; j < c; j += L) {
             VectorMask<Float> m = F.indexInRange(j, c);
             FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
             FloatVector gv = FloatVector.fromArray(F, dy, dyo + j, m).mul(FloatVector.fromArray(F, gamma, go + j, m));
             gv.sub(meanG).sub(xh.mul(meanGX)).mul(rstd).intoArray(dx, dxo + j, m);
         }
+    }
+
+    /** {@code block[0..c) += dy·x̂}, {@code block[c..2c) += dy}. */
+    private static void addParameterGradients(float[] x, int xo, float[] dy, int dyo, int c, float mu, float rstd,
+                                              float[] block) {
+        for (int j = 0; j < c; j += L) {
+            VectorMask<Float> m = F.indexInRange(j, c);
+            FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
+            FloatVector d = FloatVector.fromArray(F, dy, dyo + j, m);
+            d.fma(xh, FloatVector.fromArray(F, block, j, m)).intoArray(block, j, m);
+            d.add(FloatVector.fromArray(F, block, c + j, m)).intoArray(block, c + j, m);
+        }
+    }
+
+    /**
+     * The lane sums of {@code g = dy·gamma} into {@code lanes[0..L)} and of {@code g·x̂} into {@code lanes[L..2L)}
+     * (lanes past the row add 0).
+     */
+    private static void gradientSums(float[] x, int xo, float[] dy, int dyo, int c, float[] gamma, int go, float mu,
+                                     float rstd, float[] lanes) {
+        FloatVector sg = FloatVector.zero(F), sgx = FloatVector.zero(F);
+        for (int j = 0; j < c; j += L) {
+            VectorMask<Float> m = F.indexInRange(j, c);
+            FloatVector xh = FloatVector.fromArray(F, x, xo + j, m).sub(mu).mul(rstd);
+            FloatVector gv = FloatVector.fromArray(F, dy, dyo + j, m).mul(FloatVector.fromArray(F, gamma, go + j, m));
+            sg = sg.add(gv);
+            sgx = gv.fma(xh, sgx);
+        }
+        sg.intoArray(lanes, 0);
+        sgx.intoArray(lanes, L);
     }
 
     // ================================================================ BatchNorm

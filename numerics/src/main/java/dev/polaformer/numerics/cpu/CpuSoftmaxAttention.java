@@ -121,11 +121,15 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
             rotate(w.qs, t * dp, w.tabSin, w.tabCos, (t0 + t) * dp, dp, g.scale, w.qs, t * dp);
         }
         ab(rows, g.d, np, w.qs, 0, dp, w.kt, 0, np, w.p, 0, np);
-        softmaxRows(w.p, rows, g.n, np);
+        softmaxRows(w.p, rows, g.n, np, w.lanes);
     }
 
-    /** Row-wise softmax over the first {@code n} of {@code np} columns; the rest are set to zero. */
-    private static void softmaxRows(float[] pr, int rows, int n, int np) {
+    /**
+     * Row-wise softmax over the first {@code n} of {@code np} columns; the rest are set to zero. The sum of the
+     * exponentials goes through {@code lanes} (L floats): after the inlined exponential this method is near C2's
+     * inlining budget, and a call that passed the sum as a vector would box it.
+     */
+    private static void softmaxRows(float[] pr, int rows, int n, int np, float[] lanes) {
         for (int t = 0; t < rows; t++) {
             int ro = t * np;
             FloatVector minusInfinity = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY), max = minusInfinity;
@@ -142,7 +146,8 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
                 e.intoArray(pr, ro + j);
                 sum = sum.add(e);
             }
-            float inv = 1f / VectorMath.sum(sum);
+            sum.intoArray(lanes, 0);
+            float inv = 1f / VectorMath.sum(lanes, 0);
             for (int j = 0; j < np; j += L) FloatVector.fromArray(F, pr, ro + j).mul(inv).intoArray(pr, ro + j);
         }
     }
@@ -242,6 +247,7 @@ final class CpuSoftmaxAttention implements SoftmaxAttention {
         float[] tabSin = new float[0], tabCos = tabSin, kr = tabSin, kt = tabSin, v = tabSin, vt = tabSin;
         float[] qs = tabSin, p = tabSin, ds = tabSin, dOut = tabSin, rowsOut = tabSin, block = tabSin;
         double[] dkSum = new double[0], dvSum = dkSum;
+        final float[] lanes = new float[L];
 
         Scratch fit(Call g) {
             int keys = Math.max(g.np, padToTile(g.n));

@@ -38,50 +38,73 @@ final class DepthwiseKernels {
     static void forwardRow(ConvGeometry g, float[] x, int xOff, float[] w, float[] bias, int bo, float[] y, int yOff,
                            int n, int oh) {
         int c = g.cin(), k = g.kh(), pad = g.padding(), h = g.h(), wd = g.w(), wo = g.wo();
-        int ilo = Math.max(0, pad - oh), ihi = Math.min(k, h + pad - oh);
+        int stride = wd * c, ilo = Math.max(0, pad - oh), ihi = Math.min(k, h + pad - oh);
+        // x index of tap (0, 0) of output pixel 0; taps outside the image are never read
+        int src0 = xOff + ((n * h + oh - pad) * wd - pad) * c;
         int rowOut = yOff + (n * g.ho() + oh) * wo * c;
+        int full = F.loopBound(c);
         // pixels ow whose kernel lies inside the row: pad ≤ ow ≤ wd + pad − k
         int inner = wd + pad - k + 1;
         int ow = 0;
         while (ow < wo) {
+            int src = src0 + ow * c, dst = rowOut + ow * c;
             if (ow >= pad && ow + 3 < inner && ow + 3 < wo) {
-                for (int c0 = 0; c0 < c; c0 += L) {
-                    VectorMask<Float> m = F.indexInRange(c0, c);
-                    FloatVector a0 = bias == null ? FloatVector.zero(F) : FloatVector.fromArray(F, bias, bo + c0, m);
-                    FloatVector a1 = a0, a2 = a0, a3 = a0;
-                    for (int i = ilo; i < ihi; i++) {
-                        int src = xOff + ((n * h + oh - pad + i) * wd + ow - pad) * c + c0, tap = i * k * c + c0;
-                        for (int j = 0; j < k; j++, src += c, tap += c) {
-                            FloatVector wv = FloatVector.fromArray(F, w, tap, m);
-                            a0 = FloatVector.fromArray(F, x, src, m).fma(wv, a0);
-                            a1 = FloatVector.fromArray(F, x, src + c, m).fma(wv, a1);
-                            a2 = FloatVector.fromArray(F, x, src + 2 * c, m).fma(wv, a2);
-                            a3 = FloatVector.fromArray(F, x, src + 3 * c, m).fma(wv, a3);
-                        }
-                    }
-                    int dst = rowOut + ow * c + c0;
-                    a0.intoArray(y, dst, m);
-                    a1.intoArray(y, dst + c, m);
-                    a2.intoArray(y, dst + 2 * c, m);
-                    a3.intoArray(y, dst + 3 * c, m);
+                forwardFour(x, src, w, bias, bo, y, dst, c, k, stride, ilo, ihi, full);
+                for (int p = 0; p < 4 && full < c; p++) {
+                    forwardPixel(x, src + p * c, w, bias, bo, y, dst + p * c, c, k, stride, ilo, ihi, 0, k, full);
                 }
                 ow += 4;
-                continue;
+            } else {
+                // a border pixel: only the taps that fall inside the image
+                forwardPixel(x, src, w, bias, bo, y, dst, c, k, stride, ilo, ihi, Math.max(0, pad - ow),
+                        Math.min(k, wd + pad - ow), 0);
+                ow++;
             }
-            // a border pixel: only the taps that fall inside the image
-            int jlo = Math.max(0, pad - ow), jhi = Math.min(k, wd + pad - ow);
-            for (int c0 = 0; c0 < c; c0 += L) {
-                VectorMask<Float> m = F.indexInRange(c0, c);
-                FloatVector acc = bias == null ? FloatVector.zero(F) : FloatVector.fromArray(F, bias, bo + c0, m);
-                for (int i = ilo; i < ihi; i++) {
-                    int src = xOff + ((n * h + oh - pad + i) * wd + ow - pad) * c + c0, tap = i * k * c + c0;
-                    for (int j = jlo; j < jhi; j++) {
-                        acc = FloatVector.fromArray(F, x, src + j * c, m).fma(FloatVector.fromArray(F, w, tap + j * c, m), acc);
-                    }
+        }
+    }
+
+    /**
+     * Four neighbouring interior pixels, channels {@code [0, full)} (whole vectors, no masks): each weight vector
+     * loaded serves four FMAs. Kept apart from the masked and border paths so that C1 can compile it too: a
+     * method with many masked vector calls runs C1 out of virtual registers, and the method then never reaches
+     * C2 (see {@code JitCompilationTest}). {@code src} is the x index of tap (0, 0) of the first pixel,
+     * {@code stride} the floats between image rows, {@code [ilo, ihi)} the kernel rows inside the image.
+     */
+    private static void forwardFour(float[] x, int src, float[] w, float[] bias, int bo, float[] y, int dst, int c,
+                                    int k, int stride, int ilo, int ihi, int full) {
+        for (int c0 = 0; c0 < full; c0 += L) {
+            FloatVector a0 = bias == null ? FloatVector.zero(F) : FloatVector.fromArray(F, bias, bo + c0);
+            FloatVector a1 = a0, a2 = a0, a3 = a0;
+            for (int i = ilo; i < ihi; i++) {
+                int s = src + i * stride + c0, tap = i * k * c + c0;
+                for (int j = 0; j < k; j++, s += c, tap += c) {
+                    FloatVector wv = FloatVector.fromArray(F, w, tap);
+                    a0 = FloatVector.fromArray(F, x, s).fma(wv, a0);
+                    a1 = FloatVector.fromArray(F, x, s + c).fma(wv, a1);
+                    a2 = FloatVector.fromArray(F, x, s + 2 * c).fma(wv, a2);
+                    a3 = FloatVector.fromArray(F, x, s + 3 * c).fma(wv, a3);
                 }
-                acc.intoArray(y, rowOut + ow * c + c0, m);
             }
-            ow++;
+            a0.intoArray(y, dst + c0);
+            a1.intoArray(y, dst + c + c0);
+            a2.intoArray(y, dst + 2 * c + c0);
+            a3.intoArray(y, dst + 3 * c + c0);
+        }
+    }
+
+    /** One pixel, channels {@code [from, c)}, kernel columns {@code [jlo, jhi)} (masked: any channel count). */
+    private static void forwardPixel(float[] x, int src, float[] w, float[] bias, int bo, float[] y, int dst, int c,
+                                     int k, int stride, int ilo, int ihi, int jlo, int jhi, int from) {
+        for (int c0 = from; c0 < c; c0 += L) {
+            VectorMask<Float> m = F.indexInRange(c0, c);
+            FloatVector acc = bias == null ? FloatVector.zero(F) : FloatVector.fromArray(F, bias, bo + c0, m);
+            for (int i = ilo; i < ihi; i++) {
+                int s = src + i * stride + c0, tap = i * k * c + c0;
+                for (int j = jlo; j < jhi; j++) {
+                    acc = FloatVector.fromArray(F, x, s + j * c, m).fma(FloatVector.fromArray(F, w, tap + j * c, m), acc);
+                }
+            }
+            acc.intoArray(y, dst + c0, m);
         }
     }
 
@@ -90,48 +113,65 @@ final class DepthwiseKernels {
                                  int ih) {
         int c = g.cin(), k = g.kh(), pad = g.padding(), ho = g.ho(), wo = g.wo(), wd = g.w();
         // taps i with oh = ih + pad − i inside [0, Ho)
-        int ilo = Math.max(0, ih + pad - ho + 1), ihi = Math.min(k, ih + pad + 1);
+        int stride = wo * c, ilo = Math.max(0, ih + pad - ho + 1), ihi = Math.min(k, ih + pad + 1);
+        // dy index of tap (0, 0) of input pixel 0: output pixel (ih + pad, pad); tap (i, j) is i rows up, j left
+        int src0 = dyOff + ((n * ho + ih + pad) * wo + pad) * c;
         int rowOut = dxOff + (n * g.h() + ih) * wd * c;
+        int full = F.loopBound(c);
         // pixels iw all of whose taps read inside dy's row: k − 1 − pad ≤ iw < wo − pad
         int first = k - 1 - pad, end = wo - pad;
         int iw = 0;
         while (iw < wd) {
+            int src = src0 + iw * c, dst = rowOut + iw * c;
             if (iw >= first && iw + 3 < end && iw + 3 < wd) {
-                for (int c0 = 0; c0 < c; c0 += L) {
-                    VectorMask<Float> m = F.indexInRange(c0, c);
-                    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-                    for (int i = ilo; i < ihi; i++) {
-                        int src = dyOff + ((n * ho + ih + pad - i) * wo + iw + pad) * c + c0, tap = i * k * c + c0;
-                        for (int j = 0; j < k; j++, src -= c, tap += c) {
-                            FloatVector wv = FloatVector.fromArray(F, w, tap, m);
-                            a0 = FloatVector.fromArray(F, dy, src, m).fma(wv, a0);
-                            a1 = FloatVector.fromArray(F, dy, src + c, m).fma(wv, a1);
-                            a2 = FloatVector.fromArray(F, dy, src + 2 * c, m).fma(wv, a2);
-                            a3 = FloatVector.fromArray(F, dy, src + 3 * c, m).fma(wv, a3);
-                        }
-                    }
-                    int dst = rowOut + iw * c + c0;
-                    a0.intoArray(dx, dst, m);
-                    a1.intoArray(dx, dst + c, m);
-                    a2.intoArray(dx, dst + 2 * c, m);
-                    a3.intoArray(dx, dst + 3 * c, m);
+                gradientFour(dy, src, w, dx, dst, c, k, stride, ilo, ihi, full);
+                for (int p = 0; p < 4 && full < c; p++) {
+                    gradientPixel(dy, src + p * c, w, dx, dst + p * c, c, k, stride, ilo, ihi, 0, k, full);
                 }
                 iw += 4;
-                continue;
+            } else {
+                gradientPixel(dy, src, w, dx, dst, c, k, stride, ilo, ihi, Math.max(0, iw + pad - wo + 1),
+                        Math.min(k, iw + pad + 1), 0);
+                iw++;
             }
-            int jlo = Math.max(0, iw + pad - wo + 1), jhi = Math.min(k, iw + pad + 1);
-            for (int c0 = 0; c0 < c; c0 += L) {
-                VectorMask<Float> m = F.indexInRange(c0, c);
-                FloatVector acc = FloatVector.zero(F);
-                for (int i = ilo; i < ihi; i++) {
-                    int src = dyOff + ((n * ho + ih + pad - i) * wo + iw + pad) * c + c0, tap = i * k * c + c0;
-                    for (int j = jlo; j < jhi; j++) {
-                        acc = FloatVector.fromArray(F, dy, src - j * c, m).fma(FloatVector.fromArray(F, w, tap + j * c, m), acc);
-                    }
+        }
+    }
+
+    /** {@link #forwardFour} for the input gradient: the taps walk up and left through dy (the flipped filter). */
+    private static void gradientFour(float[] dy, int src, float[] w, float[] dx, int dst, int c, int k, int stride,
+                                     int ilo, int ihi, int full) {
+        for (int c0 = 0; c0 < full; c0 += L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int i = ilo; i < ihi; i++) {
+                int s = src - i * stride + c0, tap = i * k * c + c0;
+                for (int j = 0; j < k; j++, s -= c, tap += c) {
+                    FloatVector wv = FloatVector.fromArray(F, w, tap);
+                    a0 = FloatVector.fromArray(F, dy, s).fma(wv, a0);
+                    a1 = FloatVector.fromArray(F, dy, s + c).fma(wv, a1);
+                    a2 = FloatVector.fromArray(F, dy, s + 2 * c).fma(wv, a2);
+                    a3 = FloatVector.fromArray(F, dy, s + 3 * c).fma(wv, a3);
                 }
-                acc.intoArray(dx, rowOut + iw * c + c0, m);
             }
-            iw++;
+            a0.intoArray(dx, dst + c0);
+            a1.intoArray(dx, dst + c + c0);
+            a2.intoArray(dx, dst + 2 * c + c0);
+            a3.intoArray(dx, dst + 3 * c + c0);
+        }
+    }
+
+    /** {@link #forwardPixel} for the input gradient: one pixel, channels {@code [from, c)}, taps {@code [jlo, jhi)}. */
+    private static void gradientPixel(float[] dy, int src, float[] w, float[] dx, int dst, int c, int k, int stride,
+                                      int ilo, int ihi, int jlo, int jhi, int from) {
+        for (int c0 = from; c0 < c; c0 += L) {
+            VectorMask<Float> m = F.indexInRange(c0, c);
+            FloatVector acc = FloatVector.zero(F);
+            for (int i = ilo; i < ihi; i++) {
+                int s = src - i * stride + c0, tap = i * k * c + c0;
+                for (int j = jlo; j < jhi; j++) {
+                    acc = FloatVector.fromArray(F, dy, s - j * c, m).fma(FloatVector.fromArray(F, w, tap + j * c, m), acc);
+                }
+            }
+            acc.intoArray(dx, dst + c0, m);
         }
     }
 

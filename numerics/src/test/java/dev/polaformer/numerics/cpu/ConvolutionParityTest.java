@@ -44,6 +44,14 @@ class ConvolutionParityTest {
         {1, 6, 7, 5, 4, 5, 3, 1, 2},
         {2, 56, 40, 64, 7, 3, 3, 1, 1},    // several patch blocks, one boundary inside an image
         {1, 50, 50, 1024, 3, 1, 1, 1, 0},  // a 1×1 weight gradient in two pixel blocks
+        // the direct path (few output channels): pixel tiles and borders, dx as a convolution (stride 1),
+        // weight-gradient tiles, two vectors of output channels, two row segments, 5×5, no padding
+        {2, 9, 30, 16, 16, 3, 3, 1, 1},
+        {1, 4, 140, 8, 32, 3, 3, 1, 1},
+        {2, 11, 29, 3, 16, 3, 3, 2, 1},
+        {1, 7, 33, 16, 32, 3, 3, 2, 1},
+        {1, 6, 20, 4, 16, 5, 5, 1, 2},
+        {1, 8, 26, 16, 16, 3, 3, 1, 0},
     };
 
     @Test

@@ -21,6 +21,29 @@ class ParallelTest {
     }
 
     @Test
+    void concurrentCallersAndNestedCallsEachRunAllTheirTasks() throws Exception {
+        Parallel p = new Parallel(2);
+        int callers = 3, rounds = 300, tasks = 50;
+        AtomicIntegerArray runs = new AtomicIntegerArray(callers * tasks);
+        Thread[] threads = new Thread[callers];
+        for (int c = 0; c < callers; c++) {
+            int base = c * tasks;
+            // each task of caller 0 makes a nested call, which runs serially on whichever thread runs the task
+            threads[c] = new Thread(() -> {
+                for (int r = 0; r < rounds; r++) {
+                    p.forEach(tasks, i -> {
+                        if (base == 0) p.forEach(2, j -> {});
+                        runs.incrementAndGet(base + i);
+                    });
+                }
+            });
+            threads[c].start();
+        }
+        for (Thread t : threads) t.join();
+        for (int i = 0; i < callers * tasks; i++) assertEquals(rounds, runs.get(i), "task " + i);
+    }
+
+    @Test
     void aWorkerFailureReachesTheCallerWithItsMessage() {
         Parallel p = new Parallel(2);
         IllegalArgumentException boom = new IllegalArgumentException("op: bad shape [3]");

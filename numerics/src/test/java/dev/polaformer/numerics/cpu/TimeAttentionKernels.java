@@ -29,6 +29,8 @@ public final class TimeAttentionKernels {
         linear(cpu, "linear  B=1 N=3136 C=32  heads=1 ", 1, 56, 56, 32, 1, seconds);
         linear(cpu, "linear  B=8 N=3136 C=32  heads=1 ", 8, 56, 56, 32, 1, seconds);
         linear(cpu, "linear  B=8 N=784  C=64  heads=2 ", 8, 28, 28, 64, 2, seconds);
+        linear(cpu, "linear  B=32 N=3136 C=32 heads=1 ", 32, 56, 56, 32, 1, seconds);
+        linear(cpu, "linear  B=32 N=784 C=64  heads=2 ", 32, 28, 28, 64, 2, seconds);
         linear(cpu, "linear  B=1 N=3136 C=64  heads=1 ", 1, 56, 56, 64, 1, seconds);
         softmax(cpu, "softmax B=8 N=196  C=128 heads=4 ", 8, 14, 14, 128, 4, seconds);
         softmax(cpu, "softmax B=1 N=49   C=384 heads=12", 1, 7, 7, 384, 12, seconds);
