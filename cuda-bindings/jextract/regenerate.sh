@@ -92,7 +92,7 @@ found=(
   "nvrtc.header.sha256=$found_nvrtc"
 )
 
-if $update; then
+write_pins() {
   {
     echo "# Pinned inputs of regenerate.sh; it fails when what it finds differs (regenerate.sh --update re-pins)."
     echo "# cuda.version is CUDA_VERSION of cuda.h (and CUDART_VERSION of cuda_runtime_api.h), cublas.version"
@@ -101,6 +101,10 @@ if $update; then
     printf '%s\n' "${found[@]}"
   } >"$pins"
   echo "regenerate.sh: pinned versions written to $pins"
+}
+
+if $update; then
+  : # re-pinned once the bindings are generated
 else
   [[ -f $pins ]] || die "no $pins: run with --update once to pin what is found"
   mismatches=()
@@ -153,10 +157,9 @@ generate() {
   "$jextract" "${includes[@]}" --dump-includes "$dump" "$header" >"$work/$lib.log" 2>&1 ||
     { cat "$work/$lib.log" >&2; die "jextract could not parse $header"; }
   symbol_args "$lib" "$dump" >"$args"
-  rm -rf "$out_root/${package//.//}"
   # No --library: the classes look symbols up in the libraries CudaLibraries.load() has loaded (loaderLookup).
   "$jextract" "${includes[@]}" --target-package "$package" --header-class-name "$header_class" \
-    --output "$out_root" "@$args" "$header" >"$work/$lib.log" 2>&1 ||
+    --output "$work/out" "@$args" "$header" >"$work/$lib.log" 2>&1 ||
     { cat "$work/$lib.log" >&2; die "jextract failed on $header"; }
   echo "regenerate.sh: $package.$header_class from $header ($(grep -c '^--include' "$args") symbols)"
 }
@@ -167,8 +170,14 @@ generate cublas Cublas "$cublas_inc/cublas_v2.h" "$cublas_inc" "$cuda_inc"
 generate cudnn Cudnn "$cudnn_inc/cudnn.h" "$cudnn_inc" "$cuda_inc"
 generate nvrtc Nvrtc "$nvrtc_inc/nvrtc.h" "$nvrtc_inc" "$cuda_inc"
 
-# A quick check that what was written compiles on its own with the JDK the project uses.
-find "$out_root/${base_package//.//}" -name '*.java' >"$work/sources"
-"$java_home/bin/javac" --release 25 -Xlint:all -d "$work/classes" @"$work/sources" ||
+# Everything is generated into a scratch folder first and must compile on its own (with the JDK the project
+# uses) before it replaces the committed packages, so a failure halfway leaves the module as it was.
+bindings=${base_package//.//}
+find "$work/out/$bindings" -name '*.java' >"$work/sources"
+"$java_home/bin/javac" --release 25 -Xlint:all,-restricted -d "$work/classes" @"$work/sources" ||
   die "the generated sources do not compile"
+rm -rf "${out_root:?}/$bindings"
+mkdir -p "$(dirname "$out_root/$bindings")"
+cp -r "$work/out/$bindings" "$out_root/$bindings"
+if $update; then write_pins; fi
 echo "regenerate.sh: done; review 'git diff --stat -- $module' before committing"
