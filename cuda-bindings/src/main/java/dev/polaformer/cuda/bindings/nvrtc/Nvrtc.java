@@ -32,6 +32,15 @@ public class Nvrtc extends Nvrtc$shared {
     public static int NVRTC_SUCCESS() {
         return NVRTC_SUCCESS;
     }
+    private static final int NVRTC_ERROR_OUT_OF_MEMORY = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum <anonymous>.NVRTC_ERROR_OUT_OF_MEMORY = 1
+     * }
+     */
+    public static int NVRTC_ERROR_OUT_OF_MEMORY() {
+        return NVRTC_ERROR_OUT_OF_MEMORY;
+    }
     private static final int NVRTC_ERROR_COMPILATION = (int)6L;
     /**
      * {@snippet lang=c :
