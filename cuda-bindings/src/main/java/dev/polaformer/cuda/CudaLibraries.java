@@ -40,7 +40,7 @@ public final class CudaLibraries {
     public enum Library {
         DRIVER("libcuda.so.1", "the NVIDIA driver's CUDA library"),
         RUNTIME("libcudart.so.13", "the CUDA 13 runtime"),
-        CUBLAS_LT("libcublasLt.so.13", "cuBLASLt 13 (needed by cuBLAS)"),
+        CUBLAS_LT("libcublasLt.so.13", "cuBLASLt 13, which cuBLAS needs"),
         CUBLAS("libcublas.so.13", "cuBLAS 13"),
         NVRTC("libnvrtc.so.13", "NVRTC 13"),
         CUDNN("libcudnn.so.9", "cuDNN 9");
@@ -85,7 +85,21 @@ public final class CudaLibraries {
             return missing;
         }
 
-        /** What was looked for, where, and what was found, for error messages. */
+        /**
+         * One line for the provider's reason, which {@code auto} logs on every CPU-only machine: what is
+         * missing, what was found, and the kinds of places searched (not each folder; {@link #describe()} has them).
+         */
+        public String summary() {
+            StringBuilder s = new StringBuilder(complete() ? "all CUDA libraries found" : "missing ");
+            List<Library> missing = missing();
+            for (int i = 0; i < missing.size(); i++) s.append(i == 0 ? "" : ", ").append(missing.get(i).fileName);
+            s.append("; found: ").append(paths.isEmpty() ? "none" : joined(List.copyOf(paths.values())));
+            s.append("; searched -D").append(LIBPATH_PROPERTY).append(libpathSetting == null ? " (not set)" : "=" + libpathSetting)
+                    .append(", the system loader's folders, /usr/local/cuda*, pip nvidia-* packages");
+            return s.toString();
+        }
+
+        /** What was looked for (with what each library is), where (every folder), and what was found. */
         public String describe() {
             StringBuilder s = new StringBuilder();
             List<Library> missing = missing();
@@ -98,13 +112,7 @@ public final class CudaLibraries {
                     s.append(i == 0 ? "" : ", ").append(l.fileName).append(" (").append(l.description).append(')');
                 }
             }
-            s.append("; found: ");
-            if (paths.isEmpty()) s.append("none");
-            String sep = "";
-            for (Map.Entry<Library, Path> e : paths.entrySet()) {
-                s.append(sep).append(e.getValue());
-                sep = ", ";
-            }
+            s.append("; found: ").append(paths.isEmpty() ? "none" : joined(List.copyOf(paths.values())));
             s.append("; looked in -D").append(LIBPATH_PROPERTY)
                     .append(libpathSetting == null ? " (not set)" : "=" + libpathSetting)
                     .append(", the system loader's folders and the usual CUDA and pip nvidia-* places: ")
@@ -163,8 +171,9 @@ public final class CudaLibraries {
     static Found find(List<Path> folders, String libpathSetting) {
         Map<Library, Path> paths = new EnumMap<>(Library.class);
         List<Path> searched = new ArrayList<>();
+        Set<Path> seen = new java.util.HashSet<>();
         for (Path folder : folders) {
-            if (!Files.isDirectory(folder)) continue;
+            if (!Files.isDirectory(folder) || !seen.add(realPath(folder))) continue; // cuda -> cuda-13.0 once
             searched.add(folder);
             for (Library l : Library.values()) {
                 if (paths.containsKey(l)) continue;
@@ -174,6 +183,14 @@ public final class CudaLibraries {
             }
         }
         return new Found(paths, searched, libpathSetting);
+    }
+
+    private static Path realPath(Path folder) {
+        try {
+            return folder.toRealPath();
+        } catch (IOException e) {
+            return folder.toAbsolutePath().normalize();
+        }
     }
 
     /**
@@ -234,7 +251,9 @@ public final class CudaLibraries {
             if (line.startsWith("include ") || line.startsWith("include\t")) {
                 String pattern = line.substring("include".length()).trim();
                 Path p = underRoot(root, pattern.startsWith("/") ? pattern : conf.getParent().resolve(pattern).toString());
-                for (Path included : sortedMatches(p.getParent(), p.getFileName().toString())) {
+                List<Path> includes = new ArrayList<>(matches(p.getParent(), p.getFileName().toString()));
+                Collections.sort(includes); // in name order, as ldconfig reads them
+                for (Path included : includes) {
                     readLdSoConf(included, root, out, depth + 1);
                 }
             } else if (!line.startsWith("hwcap")) {
@@ -269,13 +288,7 @@ public final class CudaLibraries {
 
     /** Entries of {@code folder} matching a glob, newest-looking first (reverse name order: cuda-13.1 before 13.0). */
     private static List<Path> sortedMatches(Path folder, String glob) {
-        if (folder == null || !Files.isDirectory(folder)) return List.of();
-        List<Path> out = new ArrayList<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(folder, glob)) {
-            entries.forEach(out::add);
-        } catch (IOException e) {
-            return List.of();
-        }
+        List<Path> out = new ArrayList<>(matches(folder, glob));
         // "cuda" (the distribution's chosen default link) comes before the numbered ones.
         out.sort((a, b) -> {
             String x = a.getFileName().toString(), y = b.getFileName().toString();
@@ -284,6 +297,17 @@ public final class CudaLibraries {
             if (y.equals("cuda")) return 1;
             return y.compareTo(x);
         });
+        return out;
+    }
+
+    private static List<Path> matches(Path folder, String glob) {
+        if (folder == null || !Files.isDirectory(folder)) return List.of();
+        List<Path> out = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(folder, glob)) {
+            entries.forEach(out::add);
+        } catch (IOException e) {
+            return List.of(); // an unreadable folder only narrows the search
+        }
         return out;
     }
 }

@@ -43,7 +43,7 @@ public final class CudaProvider implements BackendProvider {
     @Override
     public Availability availability() {
         CudaLibraries.Found found = CudaLibraries.find();
-        if (!found.complete()) return Availability.no("CUDA libraries not found: " + found.describe());
+        if (!found.complete()) return Availability.no("CUDA libraries not found: " + found.summary());
         Path driver = found.path(CudaLibraries.Library.DRIVER).orElseThrow();
         DriverProbe.Result r = DriverProbe.probe(driver);
         if (r.problem() != null) return Availability.no(r.problem());
