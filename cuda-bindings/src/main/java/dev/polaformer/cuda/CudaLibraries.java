@@ -38,19 +38,22 @@ public final class CudaLibraries {
 
     /** The libraries, in the order they are loaded (a library after those it links against). */
     public enum Library {
-        DRIVER("libcuda.so.1", "the NVIDIA driver's CUDA library"),
-        RUNTIME("libcudart.so.13", "the CUDA 13 runtime"),
-        CUBLAS_LT("libcublasLt.so.13", "cuBLASLt 13, which cuBLAS needs"),
-        CUBLAS("libcublas.so.13", "cuBLAS 13"),
-        NVRTC("libnvrtc.so.13", "NVRTC 13"),
-        CUDNN("libcudnn.so.9", "cuDNN 9");
+        DRIVER("libcuda.so.1", "the NVIDIA driver's CUDA library", null),
+        RUNTIME("libcudart.so.13", "the CUDA 13 runtime", null),
+        CUBLAS_LT("libcublasLt.so.13", "cuBLASLt 13, which cuBLAS needs", null),
+        CUBLAS("libcublas.so.13", "cuBLAS 13", null),
+        NVRTC("libnvrtc.so.13", "NVRTC 13", "libnvrtc-builtins.so.13*"),
+        CUDNN("libcudnn.so.9", "cuDNN 9", "libcudnn_*.so.9");
 
         private final String fileName;
         private final String description;
+        /** Files next to the library that it opens by name later (see {@link #load()}), as a glob; or null. */
+        private final String companions;
 
-        Library(String fileName, String description) {
+        Library(String fileName, String description, String companions) {
             this.fileName = fileName;
             this.description = description;
+            this.companions = companions;
         }
 
         public String fileName() {
@@ -142,6 +145,13 @@ public final class CudaLibraries {
     /**
      * Loads every library with {@code System.load} (idempotent). Throws {@link IllegalStateException} saying
      * what was looked for, where and what was found when a library is missing or the system refuses one.
+     *
+     * <p>cuDNN 9 and NVRTC open further libraries of their own later, by file name only ({@code
+     * libcudnn_cnn.so.9}, {@code libnvrtc-builtins.so.13.0}). When they came from a folder the system loader
+     * does not search (a pip package, the libpath setting), that would fail at the first convolution or
+     * compilation. So those companions, where they lie next to the library, are loaded here as well: a library
+     * already loaded satisfies a later open by the same name. That part is best effort; a companion that does
+     * not load is left to the library's own search, whose failure it reports with its status.
      */
     @SuppressWarnings("restricted") // System.load: what this module exists to do
     public static synchronized void load() {
@@ -159,7 +169,34 @@ public final class CudaLibraries {
                         + file + ": " + e.getMessage() + ". Search: " + found.describe(), e);
             }
         }
+        for (Library l : Library.values()) {
+            if (l.companions != null) loadCompanions(found.paths().get(l).getParent(), l.companions);
+        }
         loaded = true;
+    }
+
+    /**
+     * Loads the files matching {@code glob} in {@code folder}. Their mutual dependencies are not known here, so
+     * the list is tried again while a pass loads something: a file whose dependency came later loads then.
+     */
+    @SuppressWarnings("restricted")
+    private static void loadCompanions(Path folder, String glob) {
+        List<Path> pending = new ArrayList<>(matches(folder, glob));
+        Collections.sort(pending);
+        boolean progress = true;
+        while (progress && !pending.isEmpty()) {
+            progress = false;
+            for (var it = pending.iterator(); it.hasNext(); ) {
+                Path file = it.next();
+                try {
+                    System.load(file.toString());
+                    it.remove();
+                    progress = true;
+                } catch (UnsatisfiedLinkError e) {
+                    // retried in the next pass; finally left to the library itself (see load())
+                }
+            }
+        }
     }
 
     /** Whether {@link #load()} has succeeded in this JVM. */
