@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -208,7 +209,7 @@ public final class CudaLibraries {
     static Found find(List<Path> folders, String libpathSetting) {
         Map<Library, Path> paths = new EnumMap<>(Library.class);
         List<Path> searched = new ArrayList<>();
-        Set<Path> seen = new java.util.HashSet<>();
+        Set<Path> seen = new HashSet<>();
         for (Path folder : folders) {
             if (!Files.isDirectory(folder) || !seen.add(realPath(folder))) continue; // cuda -> cuda-13.0 once
             searched.add(folder);
