@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --cublas) cublas_inc=$2; shift 2 ;;
     --cudnn) cudnn_inc=$2; shift 2 ;;
     --nvrtc) nvrtc_inc=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
