@@ -87,6 +87,7 @@ public final class Chart {
             g.drawString("no data yet", left + 20, top + 30);
             return;
         }
+        minX = Math.min(minX, 0);  // epochs count from 0: ticks at round fractions of the run
         if (maxX == minX) maxX = minX + 1;
         if (maxY == minY) maxY = minY + 1;
         double padY = 0.05 * (maxY - minY);
@@ -101,7 +102,13 @@ public final class Chart {
             g.drawString(String.format(Locale.ROOT, "%.3g", vy), x0 + 5, py + 4);
             g.drawString(String.format(Locale.ROOT, "%.3g", vx), px - 10, bottom + 15);
         }
-        int legendY = top + 15;
+        // The legend goes in the corner the curves leave free: below them when they end high (accuracy).
+        Map.Entry<Double, Double> last = series.getFirst().points.lastEntry();
+        boolean endsHigh = last != null && last.getValue() > (minY + maxY) / 2;
+        int shown = (int) series.stream().filter(s -> !s.points.isEmpty()).count();
+        int legendY = endsHigh ? bottom - 8 - 15 * (shown - 1) : top + 15;
+        g.setColor(Color.WHITE);
+        g.fillRect(right - 156, legendY - 12, 150, 15 * shown + 2);
         for (Series s : series) {
             if (s.points.isEmpty()) continue;
             g.setColor(s.color);
