@@ -1,20 +1,85 @@
 package dev.polaformer.cuda;
 
+import dev.polaformer.cuda.bindings.cudnn.Cudnn;
+import dev.polaformer.cuda.bindings.driver.CudaDriver;
+import dev.polaformer.cuda.bindings.runtime.CudaRuntime;
 import dev.polaformer.numerics.Backend;
 import dev.polaformer.numerics.LinearAttention;
 import dev.polaformer.numerics.RopeTables;
+import dev.polaformer.numerics.Shapes;
 import dev.polaformer.numerics.SoftmaxAttention;
 import dev.polaformer.numerics.Tensor;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+import static dev.polaformer.cuda.CudaException.checkCudnn;
+import static dev.polaformer.cuda.CudaException.checkDriver;
+import static dev.polaformer.cuda.CudaException.checkRuntime;
+
 /**
- * PLACEHOLDER so that {@link CudaProvider#create()} compiles on the bindings branch; the backend branch brings
- * the real class, which replaces this one when the branches are merged. It loads the libraries (so a machine
- * with CUDA exercises {@link CudaLibraries#load()}) and then refuses every operation.
+ * The {@code cuda} backend: tensors live in device memory ({@link CudaStorage} from the {@link DeviceMemory}
+ * pool), every op is queued on one stream, and host access synchronises.
+ *
+ * <p>Where each op runs today: allocation, zeroing and contiguous copies on the device (runtime API);
+ * {@link #matmul} with cuBLAS ({@link CudaMatmul}); every other op through {@link HostFallback}, which runs the
+ * {@code cpu} backend's op on host copies. That keeps the whole SPI correct on a GPU while the CUDA kernels
+ * ({@code CudaKernels}, through {@link KernelModule}) land op family by op family; the fallback of an op is
+ * replaced by its kernel call, nothing else changes.
+ *
+ * <p>Settings: {@code -Dpolaformer.cuda.device=N} (default 0); {@code -Dpolaformer.cuda.tf32=true} allows TF32
+ * tensor-core math in cuBLAS (off by default and for the parity tests); {@code -Dpolaformer.cuda.bf16=true}
+ * (mixed precision) is not implemented yet and only reported.
  */
 public final class CudaBackend implements Backend {
+    public static final String DEVICE_PROPERTY = "polaformer.cuda.device";
+
+    private final CudaContext context;
+    private final CudaMatmul matmul;
+    private final MemorySegment cudnn;
+    private final HostFallback host = new HostFallback();
+    private final boolean tf32 = Boolean.getBoolean("polaformer.cuda.tf32");
+    private final boolean bf16 = Boolean.getBoolean("polaformer.cuda.bf16");
+    private final String deviceLine;
+    private final int ccMajor, ccMinor;
+    private volatile KernelModule kernels;
+    private final LinearAttention linearAttention = new FallbackLinearAttention();
+    private final SoftmaxAttention softmaxAttention = new FallbackSoftmaxAttention();
 
     public CudaBackend() {
         CudaLibraries.load();
+        int device = Integer.getInteger(DEVICE_PROPERTY, 0);
+        this.context = new CudaContext(device);
+        this.matmul = new CudaMatmul(context, tf32);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
+            checkCudnn(Cudnn.cudnnCreate(out), "cudnnCreate");
+            cudnn = out.get(ValueLayout.ADDRESS, 0);
+            checkCudnn(Cudnn.cudnnSetStream(cudnn, context.stream), "cudnnSetStream");
+            MemorySegment i = arena.allocate(ValueLayout.JAVA_INT);
+            checkDriver(CudaDriver.cuDeviceGetAttribute(i, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR(), device),
+                    "cuDeviceGetAttribute(compute capability major)");
+            ccMajor = i.get(ValueLayout.JAVA_INT, 0);
+            checkDriver(CudaDriver.cuDeviceGetAttribute(i, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR(), device),
+                    "cuDeviceGetAttribute(compute capability minor)");
+            ccMinor = i.get(ValueLayout.JAVA_INT, 0);
+            MemorySegment name = arena.allocate(256);
+            checkDriver(CudaDriver.cuDeviceGetName(name, 256, device), "cuDeviceGetName");
+            checkRuntime(CudaRuntime.cudaDriverGetVersion(i), "cudaDriverGetVersion");
+            int driver = i.get(ValueLayout.JAVA_INT, 0);
+            checkRuntime(CudaRuntime.cudaRuntimeGetVersion(i), "cudaRuntimeGetVersion");
+            int runtime = i.get(ValueLayout.JAVA_INT, 0);
+            long[] mem = context.memoryInfo();
+            deviceLine = "device " + device + " " + name.getString(0) + " (sm_" + ccMajor + ccMinor + ", "
+                    + DeviceMemory.mib(mem[1]) + "), driver CUDA " + version(driver) + ", runtime " + version(runtime)
+                    + ", cuBLAS " + matmul.version() + ", cuDNN " + Cudnn.cudnnGetVersion();
+        }
+    }
+
+    private static String version(int v) {
+        return v / 1000 + "." + v % 1000 / 10;
     }
 
     @Override
@@ -24,190 +89,323 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String describe() {
-        return "cuda (placeholder: the backend is not in this build yet)";
+        KernelModule k = kernels;
+        return deviceLine + ", TF32 " + (tf32 ? "on" : "off") + (bf16 ? ", bf16 requested (not implemented, fp32 used)" : "")
+                + ", kernels " + (k == null ? "not loaded yet" : k.origin()) + "; pool " + context.memory.describe();
     }
+
+    /** The device kernels, loaded at first use (the fatbin, or NVRTC's compile of the sources). */
+    KernelModule kernels() {
+        KernelModule k = kernels;
+        if (k == null) {
+            synchronized (this) {
+                k = kernels;
+                if (k == null) kernels = k = new KernelModule(context, ccMajor, ccMinor);
+            }
+        }
+        return k;
+    }
+
+    /** The pool's accounting, for benchmarks: bytes in use, cached, peak in use, peak reserved. */
+    public long[] memoryStatistics() {
+        DeviceMemory m = context.memory;
+        return new long[] {m.inUseBytes(), m.cachedBytes(), m.peakInUseBytes(), m.peakReservedBytes()};
+    }
+
+    public void resetPeakMemory() {
+        context.memory.resetPeak();
+    }
+
+    /** Waits for every op queued so far (benchmarks time with it). */
+    public void synchronize() {
+        context.bind();
+        context.synchronize();
+    }
+
+    /** The device storage of {@code t}, failing with the op's name if it lives elsewhere or was released. */
+    static CudaStorage storageOf(String op, Tensor t) {
+        Shapes.requireNonNull(op, "tensor", t);
+        if (t.isReleased()) throw new IllegalStateException(op + ": " + t + " used after its memory was released");
+        if (!(t.storage() instanceof CudaStorage s)) {
+            throw new IllegalArgumentException(op + ": " + t + " lives on '" + t.backendId() + "', not on '"
+                    + CudaProvider.ID + "'; copy it across first");
+        }
+        return s;
+    }
+
+    // ================================================================ memory
 
     @Override
     public Tensor zeros(int... shape) {
-        throw notBuilt();
+        Tensor t = empty(shape);
+        CudaStorage s = (CudaStorage) t.storage();
+        if (s.size() > 0) context.zero(s.address(0), (long) s.size() * Float.BYTES);
+        return t;
     }
 
     @Override
     public Tensor empty(int... shape) {
-        throw notBuilt();
+        int n = (int) Shapes.checkedSize(shape);
+        context.bind();
+        return Tensor.owning(new CudaStorage(context, n), shape);
     }
 
     @Override
     public Tensor fromArray(float[] values, int... shape) {
-        throw notBuilt();
+        if (Shapes.checkedSize(shape) != values.length) {
+            throw new IllegalArgumentException("fromArray: " + values.length + " values do not fill shape "
+                    + Arrays.toString(shape));
+        }
+        Tensor t = empty(shape);
+        t.storage().write(0, values, 0, values.length);
+        return t;
     }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
-        throw notBuilt();
+        CudaStorage s = storageOf("copy", src), d = storageOf("copy", dst);
+        if (src.sameShape(dst) && src.isContiguous() && dst.isContiguous()) {
+            if (src.size() == 0) return;
+            context.bind();
+            context.copyDevice(s.address(src.offset()), d.address(dst.offset()), (long) src.size() * Float.BYTES);
+            return;
+        }
+        host.run("copy", c -> c.cpu().copy(c.in(src), c.out(dst)));
     }
 
     @Override
     public void fill(Tensor dst, float value) {
-        throw notBuilt();
+        CudaStorage d = storageOf("fill", dst);
+        if (Float.floatToRawIntBits(value) == 0 && dst.isContiguous()) {
+            if (dst.size() == 0) return;
+            context.bind();
+            context.zero(d.address(dst.offset()), (long) dst.size() * Float.BYTES);
+            return;
+        }
+        host.run("fill", c -> c.cpu().fill(c.out(dst), value));
     }
+
+    @Override
+    public void trim() {
+        context.bind();
+        context.synchronize();
+        context.memory.trim();
+    }
+
+    // ================================================================ matrix multiply
 
     @Override
     public void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta) {
-        throw notBuilt();
+        matmul.matmul(a, transA, b, transB, c, alpha, beta);
     }
+
+    // ================================================================ convolution (host fallback until the cuDNN path lands)
 
     @Override
     public void conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor y) {
-        throw notBuilt();
+        host.run("conv2d", c -> c.cpu().conv2d(c.in(x), c.in(weight), c.in(bias), stride, padding, c.out(y)));
     }
 
     @Override
-    public void conv2dBackward(Tensor x, Tensor weight, Tensor dy, int stride, int padding, Tensor dx, Tensor dWeight, Tensor dBias) {
-        throw notBuilt();
+    public void conv2dBackward(Tensor x, Tensor weight, Tensor dy, int stride, int padding,
+                               Tensor dx, Tensor dWeight, Tensor dBias) {
+        host.run("conv2dBackward", c -> c.cpu().conv2dBackward(c.in(x), c.in(weight), c.in(dy), stride, padding,
+                c.out(dx), c.out(dWeight), c.out(dBias)));
     }
 
     @Override
     public void depthwiseConv2d(Tensor x, Tensor weight, Tensor bias, int padding, Tensor y) {
-        throw notBuilt();
+        host.run("depthwiseConv2d", c -> c.cpu().depthwiseConv2d(c.in(x), c.in(weight), c.in(bias), padding, c.out(y)));
     }
 
     @Override
-    public void depthwiseConv2dBackward(Tensor x, Tensor weight, Tensor dy, int padding, Tensor dx, Tensor dWeight, Tensor dBias) {
-        throw notBuilt();
+    public void depthwiseConv2dBackward(Tensor x, Tensor weight, Tensor dy, int padding,
+                                        Tensor dx, Tensor dWeight, Tensor dBias) {
+        host.run("depthwiseConv2dBackward", c -> c.cpu().depthwiseConv2dBackward(c.in(x), c.in(weight), c.in(dy),
+                padding, c.out(dx), c.out(dWeight), c.out(dBias)));
     }
+
+    // ================================================================ normalisation
 
     @Override
     public void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        throw notBuilt();
+        host.run("layerNorm", c -> c.cpu().layerNorm(c.in(x), c.in(gamma), c.in(beta), eps, c.out(y), c.out(mean),
+                c.out(rstd)));
     }
 
     @Override
-    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta) {
-        throw notBuilt();
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy,
+                                  Tensor dx, Tensor dGamma, Tensor dBeta) {
+        host.run("layerNormBackward", c -> c.cpu().layerNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
+                c.in(dy), c.out(dx), c.out(dGamma), c.out(dBeta)));
     }
 
     @Override
-    public void batchNormTrain(Tensor x, Tensor gamma, Tensor beta, float eps, float momentum, Tensor y, Tensor mean, Tensor rstd, Tensor runningMean, Tensor runningVar) {
-        throw notBuilt();
+    public void batchNormTrain(Tensor x, Tensor gamma, Tensor beta, float eps, float momentum, Tensor y,
+                               Tensor mean, Tensor rstd, Tensor runningMean, Tensor runningVar) {
+        host.run("batchNormTrain", c -> c.cpu().batchNormTrain(c.in(x), c.in(gamma), c.in(beta), eps, momentum,
+                c.out(y), c.out(mean), c.out(rstd), c.out(runningMean), c.out(runningVar)));
     }
 
     @Override
-    public void batchNormEval(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps, Tensor y) {
-        throw notBuilt();
+    public void batchNormEval(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps,
+                              Tensor y) {
+        host.run("batchNormEval", c -> c.cpu().batchNormEval(c.in(x), c.in(gamma), c.in(beta), c.in(runningMean),
+                c.in(runningVar), eps, c.out(y)));
     }
 
     @Override
-    public void batchNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, boolean batchStatistics, Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta) {
-        throw notBuilt();
+    public void batchNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, boolean batchStatistics,
+                                  Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        host.run("batchNormBackward", c -> c.cpu().batchNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
+                batchStatistics, c.in(dy), c.out(dx), c.out(dGamma), c.out(dBeta)));
     }
+
+    // ================================================================ activations
 
     @Override
     public void gelu(Tensor x, Tensor y) {
-        throw notBuilt();
+        host.run("gelu", c -> c.cpu().gelu(c.in(x), c.out(y)));
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
-        throw notBuilt();
+        host.run("geluBackward", c -> c.cpu().geluBackward(c.in(x), c.in(dy), c.out(dx)));
     }
 
     @Override
     public void silu(Tensor x, Tensor y) {
-        throw notBuilt();
+        host.run("silu", c -> c.cpu().silu(c.in(x), c.out(y)));
     }
 
     @Override
     public void siluBackward(Tensor x, Tensor dy, Tensor dx) {
-        throw notBuilt();
+        host.run("siluBackward", c -> c.cpu().siluBackward(c.in(x), c.in(dy), c.out(dx)));
     }
 
     @Override
     public void softmax(Tensor x, Tensor y) {
-        throw notBuilt();
+        host.run("softmax", c -> c.cpu().softmax(c.in(x), c.out(y)));
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        throw notBuilt();
+        host.run("softmaxBackward", c -> c.cpu().softmaxBackward(c.in(y), c.in(dy), c.out(dx)));
     }
 
     @Override
     public void rope(Tensor x, RopeTables rope, Tensor y) {
-        throw notBuilt();
+        host.run("rope", c -> c.cpu().rope(c.in(x), c.in(rope), c.out(y)));
     }
 
     @Override
     public void ropeBackward(Tensor dy, RopeTables rope, Tensor dx) {
-        throw notBuilt();
+        host.run("ropeBackward", c -> c.cpu().ropeBackward(c.in(dy), c.in(rope), c.out(dx)));
     }
+
+    // ================================================================ elementwise and reductions
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
-        throw notBuilt();
+        host.run("add", c -> c.cpu().add(c.in(a), c.in(b), c.out(out)));
     }
 
     @Override
     public void mul(Tensor a, Tensor b, Tensor out) {
-        throw notBuilt();
+        host.run("mul", c -> c.cpu().mul(c.in(a), c.in(b), c.out(out)));
     }
 
     @Override
     public void scale(Tensor x, float alpha, Tensor y) {
-        throw notBuilt();
+        host.run("scale", c -> c.cpu().scale(c.in(x), alpha, c.out(y)));
     }
 
     @Override
     public void addScaled(Tensor x, float alpha, Tensor y) {
-        throw notBuilt();
+        host.run("addScaled", c -> c.cpu().addScaled(c.in(x), alpha, c.out(y)));
     }
 
     @Override
     public void sumTo(Tensor x, Tensor out, boolean accumulate) {
-        throw notBuilt();
+        host.run("sumTo", c -> c.cpu().sumTo(c.in(x), c.out(out), accumulate));
     }
 
     @Override
     public void mulSumTo(Tensor a, Tensor b, Tensor out, boolean accumulate) {
-        throw notBuilt();
+        host.run("mulSumTo", c -> c.cpu().mulSumTo(c.in(a), c.in(b), c.out(out), accumulate));
     }
 
     @Override
     public void avgPool(Tensor x, Tensor y) {
-        throw notBuilt();
+        host.run("avgPool", c -> c.cpu().avgPool(c.in(x), c.out(y)));
     }
 
     @Override
     public void avgPoolBackward(Tensor dy, Tensor dx) {
-        throw notBuilt();
+        host.run("avgPoolBackward", c -> c.cpu().avgPoolBackward(c.in(dy), c.out(dx)));
     }
 
     @Override
     public double crossEntropy(Tensor logits, Tensor targets, Tensor dLogits) {
-        throw notBuilt();
+        return host.compute("crossEntropy", c -> c.cpu().crossEntropy(c.in(logits), c.in(targets), c.out(dLogits)));
     }
 
     @Override
     public double sumOfSquares(Tensor x) {
-        throw notBuilt();
+        return host.compute("sumOfSquares", c -> c.cpu().sumOfSquares(c.in(x)));
     }
 
+    // ================================================================ optimiser
+
     @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
-        throw notBuilt();
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                      float weightDecay, long step) {
+        host.run("adamW", c -> c.cpu().adamW(c.out(param), c.in(grad), c.out(m), c.out(v), lr, beta1, beta2, eps,
+                weightDecay, step));
     }
+
+    // ================================================================ attention
 
     @Override
     public LinearAttention linearAttention() {
-        throw notBuilt();
+        return linearAttention;
     }
 
     @Override
     public SoftmaxAttention softmaxAttention() {
-        throw notBuilt();
+        return softmaxAttention;
     }
 
-    private static UnsupportedOperationException notBuilt() {
-        return new UnsupportedOperationException("the CUDA backend is not in this build yet (bindings branch placeholder)");
+    /** The polarity-aware linear attention core, on the host until the fused kernels land. */
+    private final class FallbackLinearAttention implements LinearAttention {
+        @Override
+        public void forward(Tensor q, Tensor k, Tensor v, int heads, Tensor s1, Tensor s2, RopeTables rope, Tensor out) {
+            host.run("linearAttention", c -> c.cpu().linearAttention().forward(c.in(q), c.in(k), c.in(v), heads,
+                    c.in(s1), c.in(s2), c.in(rope), c.out(out)));
+        }
+
+        @Override
+        public void backward(Tensor q, Tensor k, Tensor v, int heads, Tensor s1, Tensor s2, RopeTables rope,
+                             Tensor dOut, Tensor dq, Tensor dk, Tensor dv, Tensor ds1, Tensor ds2) {
+            host.run("linearAttentionBackward", c -> c.cpu().linearAttention().backward(c.in(q), c.in(k), c.in(v),
+                    heads, c.in(s1), c.in(s2), c.in(rope), c.in(dOut), c.out(dq), c.out(dk), c.out(dv), c.out(ds1),
+                    c.out(ds2)));
+        }
+    }
+
+    /** The softmax attention core, on the host until the flash-style kernels land. */
+    private final class FallbackSoftmaxAttention implements SoftmaxAttention {
+        @Override
+        public void forward(Tensor q, Tensor k, Tensor v, int heads, RopeTables rope, Tensor out) {
+            host.run("softmaxAttention", c -> c.cpu().softmaxAttention().forward(c.in(q), c.in(k), c.in(v), heads,
+                    c.in(rope), c.out(out)));
+        }
+
+        @Override
+        public void backward(Tensor q, Tensor k, Tensor v, int heads, RopeTables rope, Tensor dOut,
+                             Tensor dq, Tensor dk, Tensor dv) {
+            host.run("softmaxAttentionBackward", c -> c.cpu().softmaxAttention().backward(c.in(q), c.in(k), c.in(v),
+                    heads, c.in(rope), c.in(dOut), c.out(dq), c.out(dk), c.out(dv)));
+        }
     }
 }
