@@ -104,7 +104,7 @@ public final class DeviceBenchmark {
              Ema ema = new Ema(model, c.emaDecay())) {
             Initializer.initialize(model, 1);
             TrainingStep step = new TrainingStep(c, model, optimizer, ema);
-            float[] images = ModelBenchmark.noise(3, batch * size * size * 3), scratch = new float[images.length];
+            float[] images = noise(3, batch * size * size * 3), scratch = new float[images.length];
             int[] labels = new int[batch];
             for (int i = 0; i < batch; i++) labels[i] = (i * 37) % 1000;
             long[] iteration = {0};
@@ -125,7 +125,7 @@ public final class DeviceBenchmark {
         int batch = batch(fullBatch), size = size();
         try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
             Initializer.initialize(model, 1);
-            float[] images = ModelBenchmark.noise(2, batch * size * size * 3);
+            float[] images = noise(2, batch * size * size * 3);
             double perCall = time(() -> forward(model, images, batch, size));
             return fmt(batch / perCall) + " img/s (batch " + batch + ", " + size + "px)";
         }
@@ -135,7 +135,7 @@ public final class DeviceBenchmark {
         int size = size();
         try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
             Initializer.initialize(model, 1);
-            float[] images = ModelBenchmark.noise(2, size * size * 3);
+            float[] images = noise(2, size * size * 3);
             double perCall = time(() -> forward(model, images, 1, size));
             return fmt(perCall * 1e3) + " ms (batch 1, " + size + "px)";
         }
@@ -153,7 +153,7 @@ public final class DeviceBenchmark {
     private String attention() throws Exception {
         int batch = batch(128), side = quick ? 28 : 56, n = side * side, c = Variant.B2.dim(0), heads = Variant.B2.heads(0);
         int d = c / heads;
-        float[] noise = ModelBenchmark.noise(5, batch * n * c);
+        float[] noise = noise(5, batch * n * c);
         for (int i = 0; i < noise.length; i++) noise[i] *= 0.5f;
         try (Tensor q = backend.fromArray(noise, batch, n, c); Tensor k = backend.fromArray(noise, batch, n, c);
              Tensor v = backend.fromArray(noise, batch, n, c); Tensor out = backend.empty(batch, n, c);
@@ -170,6 +170,14 @@ public final class DeviceBenchmark {
             return fmt(perCall * 1e3) + " ms (batch " + batch + ", " + side + "x" + side + ", " + c + " ch, " + heads
                     + " head" + (heads == 1 ? "" : "s") + ")";
         }
+    }
+
+    /** Uniform noise in [−2, 2) standing in for normalised images (as ModelBenchmark's; JMH stays off this class path). */
+    private static float[] noise(long seed, int n) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (4 * r.nextDouble() - 2);
+        return a;
     }
 
     /** Seconds per call: one warm-up, then until the time budget and the minimum count are both reached. */
