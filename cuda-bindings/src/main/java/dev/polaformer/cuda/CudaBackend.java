@@ -24,10 +24,13 @@ import static dev.polaformer.cuda.CudaException.checkRuntime;
  * pool), every op is queued on one stream, and host access synchronises.
  *
  * <p>Where each op runs today: allocation, zeroing and contiguous copies on the device (runtime API);
- * {@link #matmul} with cuBLAS ({@link CudaMatmul}); every other op through {@link HostFallback}, which runs the
- * {@code cpu} backend's op on host copies. That keeps the whole SPI correct on a GPU while the CUDA kernels
- * ({@code CudaKernels}, through {@link KernelModule}) land op family by op family; the fallback of an op is
- * replaced by its kernel call, nothing else changes.
+ * {@link #matmul} with cuBLAS ({@link CudaMatmul}); fill, scale, addScaled, the activations, softmax, rope,
+ * pooling, the loss, the sum of squares and AdamW with the CUDA kernels ({@link CudaKernels} through
+ * {@link KernelModule}) when their arguments are on the happy path (contiguous, matching shapes); everything
+ * else, and any argument off that path, through {@link HostFallback}, which runs the {@code cpu} backend's op on
+ * host copies. So bad input meets the very checks of the CPU backend, and the whole SPI is correct on a GPU while
+ * the remaining op families (convolutions, norms, broadcasts, the attention cores) move onto their kernels.
+ * {@code -Dpolaformer.cuda.hostFallback=true} sends every op but matmul to the host (to bisect a kernel fault).
  *
  * <p>Settings: {@code -Dpolaformer.cuda.device=N} (default 0); {@code -Dpolaformer.cuda.tf32=true} allows TF32
  * tensor-core math in cuBLAS (off by default and for the parity tests); {@code -Dpolaformer.cuda.bf16=true}
@@ -44,7 +47,11 @@ public final class CudaBackend implements Backend {
     private final boolean bf16 = Boolean.getBoolean("polaformer.cuda.bf16");
     private final String deviceLine;
     private final int ccMajor, ccMinor;
-    private volatile KernelModule kernels;
+    private final boolean hostOnly = Boolean.getBoolean("polaformer.cuda.hostFallback");
+    private volatile KernelModule module;
+    private volatile CudaKernels kernels;
+    /** Why the kernels could not be loaded (then every kernel op runs on the host); null while they load fine. */
+    private volatile String kernelProblem;
     private final LinearAttention linearAttention = new FallbackLinearAttention();
     private final SoftmaxAttention softmaxAttention = new FallbackSoftmaxAttention();
 
@@ -89,21 +96,62 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String describe() {
-        KernelModule k = kernels;
+        KernelModule k = module;
         return deviceLine + ", TF32 " + (tf32 ? "on" : "off") + (bf16 ? ", bf16 requested (not implemented, fp32 used)" : "")
-                + ", kernels " + (k == null ? "not loaded yet" : k.origin()) + "; pool " + context.memory.describe();
+                + ", kernels " + (hostOnly ? "off (host fallback forced)" : k != null ? k.origin()
+                : kernelProblem != null ? "unavailable (" + kernelProblem + "), ops on the host" : "not loaded yet")
+                + "; pool " + context.memory.describe();
     }
 
-    /** The device kernels, loaded at first use (the fatbin, or NVRTC's compile of the sources). */
-    KernelModule kernels() {
-        KernelModule k = kernels;
-        if (k == null) {
-            synchronized (this) {
-                k = kernels;
-                if (k == null) kernels = k = new KernelModule(context, ccMajor, ccMinor);
+    /** The device kernels, loaded by {@link #onDevice} at first use (the fatbin, or NVRTC's compile of the sources). */
+    private CudaKernels kernels() {
+        context.bind();
+        return kernels;
+    }
+
+    /**
+     * Loads the kernels once. If that fails (no fatbin and no sources in the jar, a compile error), the backend
+     * stays usable: the ops run on the host and {@link #describe()} says why, with a warning once.
+     */
+    private boolean kernelsLoaded() {
+        if (kernels != null) return true;
+        if (kernelProblem != null) return false;
+        synchronized (this) {
+            if (kernels != null) return true;
+            if (kernelProblem != null) return false;
+            try {
+                context.bind();
+                module = new KernelModule(context, ccMajor, ccMinor);
+                kernels = new CudaKernels(module);
+                return true;
+            } catch (RuntimeException e) {
+                kernelProblem = String.valueOf(e.getMessage());
+                System.getLogger(CudaBackend.class.getName()).log(System.Logger.Level.WARNING,
+                        "cuda: the kernels could not be loaded, their ops run on the host: " + kernelProblem);
+                return false;
             }
         }
-        return k;
+    }
+
+    /**
+     * Whether an op can take its kernel path: every tensor given is a live, contiguous cuda tensor. Anything else
+     * (views, foreign or released tensors, nulls where the kernel needs memory) goes to the host fallback, whose
+     * CPU op either handles it or rejects it with the CPU backend's own message.
+     */
+    private boolean onDevice(Tensor... tensors) {
+        if (hostOnly) return false;
+        for (Tensor t : tensors) {
+            if (t == null || t.isReleased() || !(t.storage() instanceof CudaStorage) || !t.isContiguous()) return false;
+        }
+        return kernelsLoaded();
+    }
+
+    private static boolean same(Tensor a, Tensor b) {
+        return a.sameShape(b);
+    }
+
+    private static MemorySegment ptr(Tensor t) {
+        return ((CudaStorage) t.storage()).pointer(t.offset());
     }
 
     /** The pool's accounting, for benchmarks: bytes in use, cached, peak in use, peak reserved. */
@@ -180,6 +228,10 @@ public final class CudaBackend implements Backend {
             if (dst.size() == 0) return;
             context.bind();
             context.zero(d.address(dst.offset()), (long) dst.size() * Float.BYTES);
+            return;
+        }
+        if (onDevice(dst)) {
+            kernels().fill(ptr(dst), dst.size(), value);
             return;
         }
         host.run("fill", c -> c.cpu().fill(c.out(dst), value));
@@ -265,41 +317,73 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void gelu(Tensor x, Tensor y) {
+        if (onDevice(x, y) && same(x, y)) {
+            kernels().gelu(ptr(x), ptr(y), x.size());
+            return;
+        }
         host.run("gelu", c -> c.cpu().gelu(c.in(x), c.out(y)));
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx) {
+        if (onDevice(x, dy, dx) && same(x, dy) && same(x, dx)) {
+            kernels().geluBackward(ptr(x), ptr(dy), ptr(dx), x.size());
+            return;
+        }
         host.run("geluBackward", c -> c.cpu().geluBackward(c.in(x), c.in(dy), c.out(dx)));
     }
 
     @Override
     public void silu(Tensor x, Tensor y) {
+        if (onDevice(x, y) && same(x, y)) {
+            kernels().silu(ptr(x), ptr(y), x.size());
+            return;
+        }
         host.run("silu", c -> c.cpu().silu(c.in(x), c.out(y)));
     }
 
     @Override
     public void siluBackward(Tensor x, Tensor dy, Tensor dx) {
+        if (onDevice(x, dy, dx) && same(x, dy) && same(x, dx)) {
+            kernels().siluBackward(ptr(x), ptr(dy), ptr(dx), x.size());
+            return;
+        }
         host.run("siluBackward", c -> c.cpu().siluBackward(c.in(x), c.in(dy), c.out(dx)));
     }
 
     @Override
     public void softmax(Tensor x, Tensor y) {
+        if (onDevice(x, y) && same(x, y) && x.rank() >= 1 && x.dim(-1) > 0) {
+            kernels().softmaxRows(ptr(x), ptr(y), x.size() / x.dim(-1), x.dim(-1));
+            return;
+        }
         host.run("softmax", c -> c.cpu().softmax(c.in(x), c.out(y)));
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        if (onDevice(y, dy, dx) && same(y, dy) && same(y, dx) && y.rank() >= 1 && y.dim(-1) > 0) {
+            kernels().softmaxBackwardRows(ptr(y), ptr(dy), ptr(dx), y.size() / y.dim(-1), y.dim(-1));
+            return;
+        }
         host.run("softmaxBackward", c -> c.cpu().softmaxBackward(c.in(y), c.in(dy), c.out(dx)));
     }
 
     @Override
     public void rope(Tensor x, RopeTables rope, Tensor y) {
+        if (ropeOnDevice(x, rope, y)) {
+            kernels().rope(ptr(x), ptr(y), ptr(rope.sin()), ptr(rope.cos()), x.dim(0), x.dim(1), x.dim(2), rope.sin().dim(1));
+            return;
+        }
         host.run("rope", c -> c.cpu().rope(c.in(x), c.in(rope), c.out(y)));
     }
 
     @Override
     public void ropeBackward(Tensor dy, RopeTables rope, Tensor dx) {
+        if (ropeOnDevice(dy, rope, dx)) {
+            kernels().ropeBackward(ptr(dy), ptr(dx), ptr(rope.sin()), ptr(rope.cos()), dy.dim(0), dy.dim(1), dy.dim(2), rope.sin().dim(1));
+            return;
+        }
         host.run("ropeBackward", c -> c.cpu().ropeBackward(c.in(dy), c.in(rope), c.out(dx)));
     }
 
@@ -317,11 +401,19 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void scale(Tensor x, float alpha, Tensor y) {
+        if (onDevice(x, y) && same(x, y)) {
+            kernels().scale(ptr(x), ptr(y), x.size(), alpha);
+            return;
+        }
         host.run("scale", c -> c.cpu().scale(c.in(x), alpha, c.out(y)));
     }
 
     @Override
     public void addScaled(Tensor x, float alpha, Tensor y) {
+        if (onDevice(x, y) && same(x, y)) {
+            kernels().addScaled(ptr(x), ptr(y), x.size(), alpha);
+            return;
+        }
         host.run("addScaled", c -> c.cpu().addScaled(c.in(x), alpha, c.out(y)));
     }
 
@@ -337,22 +429,69 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void avgPool(Tensor x, Tensor y) {
+        if (onDevice(x, y) && x.rank() == 4 && y.rank() == 2 && y.dim(0) == x.dim(0) && y.dim(1) == x.dim(3) && x.dim(1) * x.dim(2) > 0) {
+            kernels().avgPool(ptr(x), ptr(y), x.dim(0), x.dim(1) * x.dim(2), x.dim(3));
+            return;
+        }
         host.run("avgPool", c -> c.cpu().avgPool(c.in(x), c.out(y)));
     }
 
     @Override
     public void avgPoolBackward(Tensor dy, Tensor dx) {
+        if (onDevice(dy, dx) && dx.rank() == 4 && dy.rank() == 2 && dy.dim(0) == dx.dim(0) && dy.dim(1) == dx.dim(3) && dx.dim(1) * dx.dim(2) > 0) {
+            kernels().avgPoolBackward(ptr(dy), ptr(dx), dx.dim(0), dx.dim(1) * dx.dim(2), dx.dim(3));
+            return;
+        }
         host.run("avgPoolBackward", c -> c.cpu().avgPoolBackward(c.in(dy), c.out(dx)));
     }
 
     @Override
     public double crossEntropy(Tensor logits, Tensor targets, Tensor dLogits) {
+        if (onDevice(logits, targets) && (dLogits == null || onDevice(dLogits) && same(logits, dLogits))
+                && logits.rank() == 2 && same(logits, targets) && logits.dim(0) > 0) {
+            int b = logits.dim(0);
+            double[] rows = doubles(b, (out) -> kernels().crossEntropy(ptr(logits), ptr(targets),
+                    dLogits == null ? MemorySegment.NULL : ptr(dLogits), out, b, logits.dim(1)));
+            double sum = 0;
+            for (double r : rows) sum += r;
+            // Non-finite input: let the CPU op find the element and throw its exception, naming it.
+            if (Double.isFinite(sum)) return sum / b;
+        }
         return host.compute("crossEntropy", c -> c.cpu().crossEntropy(c.in(logits), c.in(targets), c.out(dLogits)));
     }
 
     @Override
     public double sumOfSquares(Tensor x) {
+        if (onDevice(x) && x.size() > 0) {
+            int n = x.size();
+            double[] partials = doubles(CudaKernels.sumOfSquaresPartials(n), out -> kernels().sumOfSquares(ptr(x), out, n));
+            double sum = 0;
+            for (double p : partials) sum += p; // in order: deterministic
+            return sum;
+        }
         return host.compute("sumOfSquares", c -> c.cpu().sumOfSquares(c.in(x)));
+    }
+
+    /** Runs {@code kernel} with a device buffer of {@code count} doubles and returns them (synchronises). */
+    private double[] doubles(int count, java.util.function.Consumer<MemorySegment> kernel) {
+        try (Tensor buffer = empty(2 * count)) {
+            kernel.accept(ptr(buffer));
+            float[] raw = buffer.toArray();
+            double[] out = new double[count];
+            for (int i = 0; i < count; i++) {  // little-endian: the low word is the first float
+                long lo = Float.floatToRawIntBits(raw[2 * i]) & 0xffffffffL, hi = Float.floatToRawIntBits(raw[2 * i + 1]);
+                out[i] = Double.longBitsToDouble(hi << 32 | lo);
+            }
+            return out;
+        }
+    }
+
+    /** rope's kernel path: contiguous (B, N, C) in and out, tables (N, width) with an even width dividing C. */
+    private boolean ropeOnDevice(Tensor x, RopeTables rope, Tensor y) {
+        if (rope == null || !onDevice(x, y, rope.sin(), rope.cos()) || x.rank() != 3 || !same(x, y)) return false;
+        int width = rope.sin().dim(1);
+        return rope.sin().rank() == 2 && same(rope.sin(), rope.cos()) && rope.sin().dim(0) == x.dim(1)
+                && width > 0 && width % 2 == 0 && x.dim(2) % width == 0;
     }
 
     // ================================================================ optimiser
@@ -360,6 +499,10 @@ public final class CudaBackend implements Backend {
     @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
                       float weightDecay, long step) {
+        if (onDevice(param, grad, m, v) && same(param, grad) && same(param, m) && same(param, v) && step >= 1) {
+            kernels().adamW(ptr(param), ptr(grad), ptr(m), ptr(v), param.size(), lr, beta1, beta2, eps, weightDecay, step);
+            return;
+        }
         host.run("adamW", c -> c.cpu().adamW(c.out(param), c.in(grad), c.out(m), c.out(v), lr, beta1, beta2, eps,
                 weightDecay, step));
     }

@@ -44,7 +44,7 @@ import static dev.polaformer.cuda.CudaException.checkNvrtc;
  * error inside a kernel surfaces at a later call; {@code -Dpolaformer.cuda.sync=true} synchronises after every
  * launch so the failing kernel is the one named (for debugging; slow).
  */
-final class KernelModule {
+final class KernelModule implements KernelLauncher {
     static final String FATBIN = "dev/polaformer/cuda/polaformer_kernels.fatbin";
     static final String SOURCES = "dev/polaformer/cuda/kernels/";
 
@@ -86,9 +86,9 @@ final class KernelModule {
     /**
      * Launches {@code kernel} on the backend's stream. {@code args} are device pointers ({@link MemorySegment}),
      * {@link Integer}, {@link Float}, {@link Long} or {@link Double}, in the kernel's parameter order.
-     * (Matches the agreed {@code KernelLauncher} signature.)
      */
-    void launch(String kernel, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes,
+    @Override
+    public void launch(String kernel, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes,
                 Object... args) {
         context.bind();
         MemorySegment function = function(kernel);
