@@ -47,30 +47,51 @@ final class CudaMatmul {
         }
     }
 
+    /**
+     * The column-major GEMM that computes a row-major {@code matmul}: cuBLAS's {@code A} is our {@code b} and its
+     * {@code B} our {@code a}, sizes {@code (n, m, k)}; offsets and strides in elements. Pure arithmetic, so a
+     * CPU test checks it with a column-major GEMM written out in Java.
+     */
+    record Plan(boolean transFirst, boolean transSecond, int m, int n, int k, int batch,
+                int firstOffset, int ldFirst, long strideFirst,
+                int secondOffset, int ldSecond, long strideSecond,
+                int cOffset, int ldc, long strideC) {
+
+        static Plan of(MatmulGeometry g, Tensor a, boolean transA, Tensor b, boolean transB, Tensor c) {
+            return new Plan(transB, transA, g.n(), g.m(), g.k(), g.batch(),
+                    b.offset(), leadingDimension(b), g.bBatched() ? b.stride(0) : 0,
+                    a.offset(), leadingDimension(a), g.aBatched() ? a.stride(0) : 0,
+                    c.offset(), leadingDimension(c), c.rank() == 3 ? c.stride(0) : 0);
+        }
+
+        /** The row stride, at least the row length (cuBLAS checks that; a single row may carry any stride). */
+        private static int leadingDimension(Tensor t) {
+            return Math.max(Math.max(1, t.dim(-1)), t.dim(-2) == 1 ? 0 : t.stride(-2));
+        }
+    }
+
     void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta) {
         String op = "matmul";
         MatmulGeometry g = MatmulGeometry.of(op, a, transA, b, transB, c);
         CudaStorage sa = CudaBackend.storageOf(op, a), sb = CudaBackend.storageOf(op, b), sc = CudaBackend.storageOf(op, c);
         if (g.m() == 0 || g.n() == 0 || g.batch() == 0) return;
+        Plan p = Plan.of(g, a, transA, b, transB, c);
         context.bind();
-        // Leading dimensions: the row strides, at least the row length (a single row may carry any stride).
-        int lda = Math.max(Math.max(1, a.dim(-1)), a.dim(-2) == 1 ? 0 : a.stride(-2));
-        int ldb = Math.max(Math.max(1, b.dim(-1)), b.dim(-2) == 1 ? 0 : b.stride(-2));
-        int ldc = Math.max(Math.max(1, c.dim(-1)), c.dim(-2) == 1 ? 0 : c.stride(-2));
-        int opA = transA ? Cublas.CUBLAS_OP_T() : Cublas.CUBLAS_OP_N();
-        int opB = transB ? Cublas.CUBLAS_OP_T() : Cublas.CUBLAS_OP_N();
+        int opFirst = p.transFirst() ? Cublas.CUBLAS_OP_T() : Cublas.CUBLAS_OP_N();
+        int opSecond = p.transSecond() ? Cublas.CUBLAS_OP_T() : Cublas.CUBLAS_OP_N();
         synchronized (this) { // one handle; cuBLAS handles are not for concurrent use
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment al = arena.allocateFrom(ValueLayout.JAVA_FLOAT, alpha);
                 MemorySegment be = arena.allocateFrom(ValueLayout.JAVA_FLOAT, beta);
-                MemorySegment pa = sa.pointer(a.offset()), pb = sb.pointer(b.offset()), pc = sc.pointer(c.offset());
-                if (g.batch() == 1) {
-                    checkCublas(Cublas.cublasSgemm_v2(handle, opB, opA, g.n(), g.m(), g.k(), al, pb, ldb, pa, lda, be,
-                            pc, ldc), call("cublasSgemm", g));
+                MemorySegment first = sb.pointer(p.firstOffset()), second = sa.pointer(p.secondOffset());
+                MemorySegment out = sc.pointer(p.cOffset());
+                if (p.batch() == 1) {
+                    checkCublas(Cublas.cublasSgemm_v2(handle, opFirst, opSecond, p.m(), p.n(), p.k(), al, first,
+                            p.ldFirst(), second, p.ldSecond(), be, out, p.ldc()), call("cublasSgemm", g));
                 } else {
-                    long strideA = g.aBatched() ? a.stride(0) : 0, strideB = g.bBatched() ? b.stride(0) : 0;
-                    checkCublas(Cublas.cublasSgemmStridedBatched(handle, opB, opA, g.n(), g.m(), g.k(), al, pb, ldb,
-                            strideB, pa, lda, strideA, be, pc, ldc, c.stride(0), g.batch()), call("cublasSgemmStridedBatched", g));
+                    checkCublas(Cublas.cublasSgemmStridedBatched(handle, opFirst, opSecond, p.m(), p.n(), p.k(), al,
+                            first, p.ldFirst(), p.strideFirst(), second, p.ldSecond(), p.strideSecond(), be, out,
+                            p.ldc(), p.strideC(), p.batch()), call("cublasSgemmStridedBatched", g));
                 }
             }
         }
