@@ -4,6 +4,8 @@ import dev.polaformer.cuda.bindings.cudnn.Cudnn;
 import dev.polaformer.cuda.bindings.driver.CudaDriver;
 import dev.polaformer.cuda.bindings.runtime.CudaRuntime;
 import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.ConvGeometry;
+import dev.polaformer.numerics.NormGeometry;
 import dev.polaformer.numerics.LinearAttention;
 import dev.polaformer.numerics.RopeTables;
 import dev.polaformer.numerics.Shapes;
@@ -24,12 +26,14 @@ import static dev.polaformer.cuda.CudaException.checkRuntime;
  * pool), every op is queued on one stream, and host access synchronises.
  *
  * <p>Where each op runs today: allocation, zeroing and contiguous copies on the device (runtime API);
- * {@link #matmul} with cuBLAS ({@link CudaMatmul}); fill, scale, addScaled, the activations, softmax, rope,
- * pooling, the loss, the sum of squares and AdamW with the CUDA kernels ({@link CudaKernels} through
- * {@link KernelModule}) when their arguments are on the happy path (contiguous, matching shapes); everything
- * else, and any argument off that path, through {@link HostFallback}, which runs the {@code cpu} backend's op on
- * host copies. So bad input meets the very checks of the CPU backend, and the whole SPI is correct on a GPU while
- * the remaining op families (convolutions, norms, broadcasts, the attention cores) move onto their kernels.
+ * {@link #matmul} with cuBLAS ({@link CudaMatmul}); strided copies, fill, scale, addScaled, broadcast add/mul,
+ * sumTo/mulSumTo, the activations, softmax, rope, LayerNorm, BatchNorm, depthwise convolution, pooling, the
+ * loss, the sum of squares and AdamW with the CUDA kernels ({@link CudaKernels} through {@link KernelModule})
+ * when their arguments are on the happy path (live contiguous cuda tensors; the shared {@code NormGeometry} /
+ * {@code ConvGeometry} checks run first, as on the CPU); everything else, and any argument off that path,
+ * through {@link HostFallback}, which runs the {@code cpu} backend's op on host copies. So bad input meets the
+ * very checks of the CPU backend, and the whole SPI is correct on a GPU while the remaining families (dense
+ * convolution through cuDNN, the attention cores through their fused kernels) are still to move.
  * {@code -Dpolaformer.cuda.hostFallback=true} sends every op but matmul to the host (to bisect a kernel fault).
  *
  * <p>Settings: {@code -Dpolaformer.cuda.device=N} (default 0); {@code -Dpolaformer.cuda.tf32=true} allows TF32
@@ -146,6 +150,22 @@ public final class CudaBackend implements Backend {
         return kernelsLoaded();
     }
 
+    /** {@link #onDevice} for an optional tensor: null is fine. */
+    private boolean optional(Tensor t) {
+        return t == null || onDevice(t);
+    }
+
+    private static MemorySegment ptrOrNull(Tensor t) {
+        return t == null ? MemorySegment.NULL : ptr(t);
+    }
+
+    /** Live cuda tensors of the same shape, rank ≤ 4 (the strided copy kernel's limit), any strides. */
+    private boolean copyOnDevice(Tensor src, Tensor dst) {
+        if (hostOnly || src == null || dst == null || src.isReleased() || dst.isReleased()) return false;
+        if (!(src.storage() instanceof CudaStorage) || !(dst.storage() instanceof CudaStorage)) return false;
+        return src.sameShape(dst) && src.rank() >= 1 && src.rank() <= 4 && src.size() > 0 && kernelsLoaded();
+    }
+
     private static boolean same(Tensor a, Tensor b) {
         return a.sameShape(b);
     }
@@ -218,6 +238,10 @@ public final class CudaBackend implements Backend {
             context.copyDevice(s.address(src.offset()), d.address(dst.offset()), (long) src.size() * Float.BYTES);
             return;
         }
+        if (copyOnDevice(src, dst)) {
+            kernels().copyStrided(ptr(src), src.strides(), ptr(dst), dst.strides(), src.shape());
+            return;
+        }
         host.run("copy", c -> c.cpu().copy(c.in(src), c.out(dst)));
     }
 
@@ -267,12 +291,33 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void depthwiseConv2d(Tensor x, Tensor weight, Tensor bias, int padding, Tensor y) {
+        if (onDevice(x, weight, y) && optional(bias)) {
+            ConvGeometry g = ConvGeometry.depthwise("depthwiseConv2d", x, weight, bias, padding, y); // the CPU's checks
+            if (g.cin() > 0 && y.size() > 0) {
+                kernels().depthwiseForward(ptr(x), ptr(weight), ptrOrNull(bias), ptr(y), g.b(), g.h(), g.w(), g.cin(),
+                        g.kh(), padding);
+                return;
+            }
+        }
         host.run("depthwiseConv2d", c -> c.cpu().depthwiseConv2d(c.in(x), c.in(weight), c.in(bias), padding, c.out(y)));
     }
 
     @Override
     public void depthwiseConv2dBackward(Tensor x, Tensor weight, Tensor dy, int padding,
                                         Tensor dx, Tensor dWeight, Tensor dBias) {
+        if (onDevice(x, weight, dy) && optional(dx) && optional(dWeight) && optional(dBias)) {
+            String op = "depthwiseConv2dBackward";
+            ConvGeometry g = ConvGeometry.depthwise(op, x, weight, null, padding, dy);
+            ConvGeometry.requireGrads(op, x, weight, dx, dWeight, dBias, g.cout());
+            int pixels = g.b() * g.ho() * g.wo();
+            if (g.cin() > 0 && pixels > 0) {
+                CudaKernels k = kernels();
+                if (dx != null) k.depthwiseBackwardInput(ptr(dy), ptr(weight), ptr(dx), g.b(), g.h(), g.w(), g.cin(), g.kh(), padding);
+                if (dWeight != null) k.depthwiseBackwardWeight(ptr(x), ptr(dy), ptr(dWeight), g.b(), g.h(), g.w(), g.cin(), g.kh(), padding);
+                if (dBias != null) k.columnSum(ptr(dy), pixels, g.cin(), ptr(dBias), true);
+                return;
+            }
+        }
         host.run("depthwiseConv2dBackward", c -> c.cpu().depthwiseConv2dBackward(c.in(x), c.in(weight), c.in(dy),
                 padding, c.out(dx), c.out(dWeight), c.out(dBias)));
     }
@@ -281,6 +326,14 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        if (onDevice(x, gamma, beta, y) && optional(mean) && optional(rstd)) {
+            NormGeometry g = NormGeometry.rows("layerNorm", x, gamma, beta, y, mean, rstd); // the CPU's checks
+            if (g.channels() > 0) {
+                kernels().layerNorm(ptr(x), ptr(gamma), ptr(beta), ptr(y), ptrOrNull(mean), ptrOrNull(rstd), g.rows(),
+                        g.channels(), eps);
+                return;
+            }
+        }
         host.run("layerNorm", c -> c.cpu().layerNorm(c.in(x), c.in(gamma), c.in(beta), eps, c.out(y), c.out(mean),
                 c.out(rstd)));
     }
@@ -288,6 +341,20 @@ public final class CudaBackend implements Backend {
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy,
                                   Tensor dx, Tensor dGamma, Tensor dBeta) {
+        if (onDevice(x, gamma, mean, rstd, dy) && optional(dx) && optional(dGamma) && optional(dBeta)) {
+            String op = "layerNormBackward";
+            NormGeometry g = NormGeometry.rows(op, x, gamma, null, dy, mean, rstd);
+            NormGeometry.requireGrads(op, x, gamma, dx, dGamma, dBeta);
+            if (g.channels() > 0) {
+                int rows = g.rows(), ch = g.channels();
+                if (dx != null) kernels().layerNormBackward(ptr(x), ptr(gamma), ptr(mean), ptr(rstd), ptr(dy), ptr(dx), rows, ch);
+                if (dGamma != null || dBeta != null) {
+                    kernels().layerNormParamGrads(ptr(x), ptr(mean), ptr(rstd), ptr(dy), ptrOrNull(dGamma),
+                            ptrOrNull(dBeta), rows, ch);
+                }
+                return;
+            }
+        }
         host.run("layerNormBackward", c -> c.cpu().layerNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
                 c.in(dy), c.out(dx), c.out(dGamma), c.out(dBeta)));
     }
@@ -295,6 +362,17 @@ public final class CudaBackend implements Backend {
     @Override
     public void batchNormTrain(Tensor x, Tensor gamma, Tensor beta, float eps, float momentum, Tensor y,
                                Tensor mean, Tensor rstd, Tensor runningMean, Tensor runningVar) {
+        if (onDevice(x, gamma, beta, y, mean, rstd) && (runningMean == null) == (runningVar == null)
+                && optional(runningMean) && optional(runningVar)) {
+            NormGeometry g = NormGeometry.columns("batchNormTrain", x, gamma, beta, y, mean, rstd, runningMean, runningVar);
+            if (g.rows() > 0 && g.channels() > 0) {
+                kernels().columnStats(ptr(x), ptr(mean), ptr(rstd), ptrOrNull(runningMean), ptrOrNull(runningVar),
+                        g.rows(), g.channels(), eps, momentum);
+                kernels().batchNormApply(ptr(x), ptr(mean), ptr(rstd), ptr(gamma), ptr(beta), ptr(y), g.rows(),
+                        g.channels(), eps, false);
+                return;
+            }
+        }
         host.run("batchNormTrain", c -> c.cpu().batchNormTrain(c.in(x), c.in(gamma), c.in(beta), eps, momentum,
                 c.out(y), c.out(mean), c.out(rstd), c.out(runningMean), c.out(runningVar)));
     }
@@ -302,6 +380,14 @@ public final class CudaBackend implements Backend {
     @Override
     public void batchNormEval(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, float eps,
                               Tensor y) {
+        if (onDevice(x, gamma, beta, runningMean, runningVar, y)) {
+            NormGeometry g = NormGeometry.columns("batchNormEval", x, gamma, beta, y, null, null, runningMean, runningVar);
+            if (g.channels() > 0) {
+                kernels().batchNormApply(ptr(x), ptr(runningMean), ptr(runningVar), ptr(gamma), ptr(beta), ptr(y),
+                        g.rows(), g.channels(), eps, true);
+                return;
+            }
+        }
         host.run("batchNormEval", c -> c.cpu().batchNormEval(c.in(x), c.in(gamma), c.in(beta), c.in(runningMean),
                 c.in(runningVar), eps, c.out(y)));
     }
@@ -309,6 +395,16 @@ public final class CudaBackend implements Backend {
     @Override
     public void batchNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, boolean batchStatistics,
                                   Tensor dy, Tensor dx, Tensor dGamma, Tensor dBeta) {
+        if (onDevice(x, gamma, mean, rstd, dy) && optional(dx) && optional(dGamma) && optional(dBeta)) {
+            String op = "batchNormBackward";
+            NormGeometry g = NormGeometry.columns(op, x, gamma, null, dy, mean, rstd, null, null);
+            NormGeometry.requireGrads(op, x, gamma, dx, dGamma, dBeta);
+            if (g.rows() > 0 && g.channels() > 0) {
+                kernels().batchNormBackward(ptr(x), ptr(gamma), ptr(mean), ptr(rstd), ptr(dy), ptrOrNull(dx),
+                        ptrOrNull(dGamma), ptrOrNull(dBeta), g.rows(), g.channels(), batchStatistics);
+                return;
+            }
+        }
         host.run("batchNormBackward", c -> c.cpu().batchNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
                 batchStatistics, c.in(dy), c.out(dx), c.out(dGamma), c.out(dBeta)));
     }
@@ -391,11 +487,21 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
+        if (onDevice(a, b, out) && same(a, out) && a.rank() <= 4 && b.rank() <= a.rank()
+                && Shapes.broadcasts(b.shape(), a.shape())) {
+            kernels().broadcastAdd(ptr(a), ptr(b), ptr(out), a.shape(), b.shape());
+            return;
+        }
         host.run("add", c -> c.cpu().add(c.in(a), c.in(b), c.out(out)));
     }
 
     @Override
     public void mul(Tensor a, Tensor b, Tensor out) {
+        if (onDevice(a, b, out) && same(a, out) && a.rank() <= 4 && b.rank() <= a.rank()
+                && Shapes.broadcasts(b.shape(), a.shape())) {
+            kernels().broadcastMul(ptr(a), ptr(b), ptr(out), a.shape(), b.shape());
+            return;
+        }
         host.run("mul", c -> c.cpu().mul(c.in(a), c.in(b), c.out(out)));
     }
 
@@ -419,11 +525,20 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void sumTo(Tensor x, Tensor out, boolean accumulate) {
+        if (onDevice(x, out) && x.rank() <= 4 && out.rank() <= x.rank() && Shapes.broadcasts(out.shape(), x.shape())) {
+            kernels().reduceTo(ptr(x), MemorySegment.NULL, ptr(out), x.shape(), out.shape(), accumulate);
+            return;
+        }
         host.run("sumTo", c -> c.cpu().sumTo(c.in(x), c.out(out), accumulate));
     }
 
     @Override
     public void mulSumTo(Tensor a, Tensor b, Tensor out, boolean accumulate) {
+        if (onDevice(a, b, out) && same(a, b) && a.rank() <= 4 && out.rank() <= a.rank()
+                && Shapes.broadcasts(out.shape(), a.shape())) {
+            kernels().reduceTo(ptr(a), ptr(b), ptr(out), a.shape(), out.shape(), accumulate);
+            return;
+        }
         host.run("mulSumTo", c -> c.cpu().mulSumTo(c.in(a), c.in(b), c.out(out), accumulate));
     }
 
