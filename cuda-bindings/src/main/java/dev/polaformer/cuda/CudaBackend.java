@@ -46,7 +46,7 @@ public final class CudaBackend implements Backend {
     private final CudaContext context;
     private final CudaMatmul matmul;
     private final MemorySegment cudnn;
-    private final HostFallback host = new HostFallback();
+    final HostFallback host = new HostFallback();
     private final boolean tf32 = Boolean.getBoolean("polaformer.cuda.tf32");
     private final boolean bf16 = Boolean.getBoolean("polaformer.cuda.bf16");
     private final String deviceLine;
@@ -56,8 +56,8 @@ public final class CudaBackend implements Backend {
     private volatile CudaKernels kernels;
     /** Why the kernels could not be loaded (then every kernel op runs on the host); null while they load fine. */
     private volatile String kernelProblem;
-    private final LinearAttention linearAttention = new FallbackLinearAttention();
-    private final SoftmaxAttention softmaxAttention = new FallbackSoftmaxAttention();
+    private final LinearAttention linearAttention = new CudaLinearAttention(this);
+    private final SoftmaxAttention softmaxAttention = new CudaSoftmaxAttention(this);
 
     public CudaBackend() {
         CudaLibraries.load();
@@ -108,7 +108,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** The device kernels, loaded by {@link #onDevice} at first use (the fatbin, or NVRTC's compile of the sources). */
-    private CudaKernels kernels() {
+    CudaKernels kernels() {
         context.bind();
         return kernels;
     }
@@ -137,12 +137,25 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** Whether the loaded kernels include every one of {@code names} (false while they cannot load). */
+    boolean hasKernels(String... names) {
+        if (hostOnly || !kernelsLoaded()) return false;
+        for (String n : names) if (!module.has(n)) return false;
+        return true;
+    }
+
+    /** A live cuda tensor whose rows are unit-stride and whose batches lie {@code n} rows apart (a column slice). */
+    boolean rowsOnDevice(Tensor t) {
+        return t != null && !t.isReleased() && t.storage() instanceof CudaStorage && t.rank() == 3
+                && t.stride(2) == 1 && t.stride(0) == t.dim(1) * t.stride(1);
+    }
+
     /**
      * Whether an op can take its kernel path: every tensor given is a live, contiguous cuda tensor. Anything else
      * (views, foreign or released tensors, nulls where the kernel needs memory) goes to the host fallback, whose
      * CPU op either handles it or rejects it with the CPU backend's own message.
      */
-    private boolean onDevice(Tensor... tensors) {
+    boolean onDevice(Tensor... tensors) {
         if (hostOnly) return false;
         for (Tensor t : tensors) {
             if (t == null || t.isReleased() || !(t.storage() instanceof CudaStorage) || !t.isContiguous()) return false;
@@ -170,7 +183,7 @@ public final class CudaBackend implements Backend {
         return a.sameShape(b);
     }
 
-    private static MemorySegment ptr(Tensor t) {
+    static MemorySegment ptr(Tensor t) {
         return ((CudaStorage) t.storage()).pointer(t.offset());
     }
 
@@ -632,38 +645,5 @@ public final class CudaBackend implements Backend {
     @Override
     public SoftmaxAttention softmaxAttention() {
         return softmaxAttention;
-    }
-
-    /** The polarity-aware linear attention core, on the host until the fused kernels land. */
-    private final class FallbackLinearAttention implements LinearAttention {
-        @Override
-        public void forward(Tensor q, Tensor k, Tensor v, int heads, Tensor s1, Tensor s2, RopeTables rope, Tensor out) {
-            host.run("linearAttention", c -> c.cpu().linearAttention().forward(c.in(q), c.in(k), c.in(v), heads,
-                    c.in(s1), c.in(s2), c.in(rope), c.out(out)));
-        }
-
-        @Override
-        public void backward(Tensor q, Tensor k, Tensor v, int heads, Tensor s1, Tensor s2, RopeTables rope,
-                             Tensor dOut, Tensor dq, Tensor dk, Tensor dv, Tensor ds1, Tensor ds2) {
-            host.run("linearAttentionBackward", c -> c.cpu().linearAttention().backward(c.in(q), c.in(k), c.in(v),
-                    heads, c.in(s1), c.in(s2), c.in(rope), c.in(dOut), c.out(dq), c.out(dk), c.out(dv), c.out(ds1),
-                    c.out(ds2)));
-        }
-    }
-
-    /** The softmax attention core, on the host until the flash-style kernels land. */
-    private final class FallbackSoftmaxAttention implements SoftmaxAttention {
-        @Override
-        public void forward(Tensor q, Tensor k, Tensor v, int heads, RopeTables rope, Tensor out) {
-            host.run("softmaxAttention", c -> c.cpu().softmaxAttention().forward(c.in(q), c.in(k), c.in(v), heads,
-                    c.in(rope), c.out(out)));
-        }
-
-        @Override
-        public void backward(Tensor q, Tensor k, Tensor v, int heads, RopeTables rope, Tensor dOut,
-                             Tensor dq, Tensor dk, Tensor dv) {
-            host.run("softmaxAttentionBackward", c -> c.cpu().softmaxAttention().backward(c.in(q), c.in(k), c.in(v),
-                    heads, c.in(rope), c.in(dOut), c.out(dq), c.out(dk), c.out(dv)));
-        }
     }
 }

@@ -128,6 +128,16 @@ final class KernelModule implements KernelLauncher {
         };
     }
 
+    /** Whether the loaded kernels include {@code kernel} (families may land one after another). */
+    boolean has(String kernel) {
+        try {
+            function(kernel);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
     private MemorySegment function(String kernel) {
         MemorySegment f = functions.get(kernel);
         if (f != null) return f;
