@@ -26,18 +26,19 @@ import static dev.polaformer.cuda.CudaException.checkRuntime;
  * pool), every op is queued on one stream, and host access synchronises.
  *
  * <p>Where each op runs today: allocation, zeroing and contiguous copies on the device (runtime API);
- * {@link #matmul} with cuBLAS ({@link CudaMatmul}); strided copies, fill, scale, addScaled, broadcast add/mul,
+ * {@link #matmul} with cuBLAS ({@link CudaMatmul}); dense convolution with cuDNN ({@link CudaConvolution}, NHWC,
+ * filters converted by a kernel); the attention cores with their fused kernels ({@link CudaLinearAttention},
+ * {@link CudaSoftmaxAttention}); strided copies, fill, scale, addScaled, broadcast add/mul,
  * sumTo/mulSumTo, the activations, softmax, rope, LayerNorm, BatchNorm, depthwise convolution, pooling, the
  * loss, the sum of squares and AdamW with the CUDA kernels ({@link CudaKernels} through {@link KernelModule})
  * when their arguments are on the happy path (live contiguous cuda tensors; the shared {@code NormGeometry} /
  * {@code ConvGeometry} checks run first, as on the CPU); everything else, and any argument off that path,
  * through {@link HostFallback}, which runs the {@code cpu} backend's op on host copies. So bad input meets the
- * very checks of the CPU backend, and the whole SPI is correct on a GPU while the remaining families (dense
- * convolution through cuDNN, the attention cores through their fused kernels) are still to move.
+ * very checks of the CPU backend, and every op works on a GPU even in a build whose kernels are incomplete.
  * {@code -Dpolaformer.cuda.hostFallback=true} sends every op but matmul to the host (to bisect a kernel fault).
  *
  * <p>Settings: {@code -Dpolaformer.cuda.device=N} (default 0); {@code -Dpolaformer.cuda.tf32=true} allows TF32
- * tensor-core math in cuBLAS (off by default and for the parity tests); {@code -Dpolaformer.cuda.bf16=true}
+ * tensor-core math in cuBLAS and cuDNN (off by default and for the parity tests); {@code -Dpolaformer.cuda.bf16=true}
  * (mixed precision) is not implemented yet and only reported.
  */
 public final class CudaBackend implements Backend {
@@ -46,6 +47,7 @@ public final class CudaBackend implements Backend {
     private final CudaContext context;
     private final CudaMatmul matmul;
     private final MemorySegment cudnn;
+    private final CudaConvolution convolution;
     final HostFallback host = new HostFallback();
     private final boolean tf32 = Boolean.getBoolean("polaformer.cuda.tf32");
     private final boolean bf16 = Boolean.getBoolean("polaformer.cuda.bf16");
@@ -69,6 +71,7 @@ public final class CudaBackend implements Backend {
             checkCudnn(Cudnn.cudnnCreate(out), "cudnnCreate");
             cudnn = out.get(ValueLayout.ADDRESS, 0);
             checkCudnn(Cudnn.cudnnSetStream(cudnn, context.stream), "cudnnSetStream");
+            convolution = new CudaConvolution(this, cudnn, tf32);
             MemorySegment i = arena.allocate(ValueLayout.JAVA_INT);
             checkDriver(CudaDriver.cuDeviceGetAttribute(i, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR(), device),
                     "cuDeviceGetAttribute(compute capability major)");
@@ -288,16 +291,24 @@ public final class CudaBackend implements Backend {
         matmul.matmul(a, transA, b, transB, c, alpha, beta);
     }
 
-    // ================================================================ convolution (host fallback until the cuDNN path lands)
+    // ================================================================ convolution
 
     @Override
     public void conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor y) {
+        if (convolution.accepts(x, weight, y, bias)) {
+            convolution.forward(x, weight, bias, stride, padding, y);
+            return;
+        }
         host.run("conv2d", c -> c.cpu().conv2d(c.in(x), c.in(weight), c.in(bias), stride, padding, c.out(y)));
     }
 
     @Override
     public void conv2dBackward(Tensor x, Tensor weight, Tensor dy, int stride, int padding,
                                Tensor dx, Tensor dWeight, Tensor dBias) {
+        if (convolution.accepts(x, weight, dy, dx, dWeight, dBias)) {
+            convolution.backward(x, weight, dy, stride, padding, dx, dWeight, dBias);
+            return;
+        }
         host.run("conv2dBackward", c -> c.cpu().conv2dBackward(c.in(x), c.in(weight), c.in(dy), stride, padding,
                 c.out(dx), c.out(dWeight), c.out(dBias)));
     }
