@@ -95,8 +95,7 @@ final class KernelModule implements KernelLauncher {
         // One confined arena per launch: cuLaunchKernel copies the parameter values before it returns, so the
         // slots may go as soon as the call is back.
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment params = arena.allocate(ValueLayout.ADDRESS, Math.max(1, args.length));
-            for (int i = 0; i < args.length; i++) params.setAtIndex(ValueLayout.ADDRESS, i, slot(arena, kernel, i, args[i]));
+            MemorySegment params = parameters(arena, kernel, args);
             int status = CudaDriver.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
                     context.stream, params, MemorySegment.NULL);
             checkDriver(status, launchName(kernel, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes));
@@ -113,6 +112,13 @@ final class KernelModule implements KernelLauncher {
     private static String launchName(String kernel, int gx, int gy, int gz, int bx, int by, int bz, int shared) {
         return "cuLaunchKernel(" + kernel + ", grid " + gx + "×" + gy + "×" + gz + ", block " + bx + "×" + by + "×" + bz
                 + ", " + shared + " B shared)";
+    }
+
+    /** cuLaunchKernel's {@code kernelParams}: an array of pointers, one per argument, each to a copy of its value. */
+    static MemorySegment parameters(Arena arena, String kernel, Object... args) {
+        MemorySegment params = arena.allocate(ValueLayout.ADDRESS, Math.max(1, args.length));
+        for (int i = 0; i < args.length; i++) params.setAtIndex(ValueLayout.ADDRESS, i, slot(arena, kernel, i, args[i]));
+        return params;
     }
 
     private static MemorySegment slot(Arena arena, String kernel, int index, Object arg) {
