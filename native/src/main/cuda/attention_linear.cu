@@ -21,6 +21,8 @@
 // Head widths up to 64 (CudaKernels.MAX_HEAD_DIM): the per-thread accumulator arrays and the shared tiles
 // are sized for it.
 
+#include "pf_common.cuh"
+
 #define PF_ROWS 4
 #define PF_TILE 64
 #define PF_WARPS 4
@@ -30,13 +32,6 @@
 // Outputs per thread of the token-sum kernels: ceil((4·64 + 12) / 128).
 #define PF_SUM_SLOTS 3
 #define PF_Z_EPS 1e-6f
-
-__device__ __forceinline__ float pf_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-__device__ __forceinline__ float pf_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 // Entry i of the polar split of a channel value: [a⁺, a⁻] for flow 0 (sim, and the keys), [a⁻, a⁺] for flow 1.
 __device__ __forceinline__ float pf_polar(float a, int i, int d, int flow) {
@@ -65,7 +60,7 @@ __device__ __forceinline__ void pf_rotate_row(const float* x, float* y, const fl
 extern "C" __global__ void pf_linear_attention_kv(const float* k, int kRowStride, const float* v, int vRowStride,
                                                   const float* sin, const float* cos, float* m, float* s,
                                                   int b, int n, int c, int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     int d = c / heads, dd = 2 * d;
     int bh = blockIdx.x, batch = bh / heads, h = bh % heads, r0 = blockIdx.y * PF_ROWS;
     float* rotated = smem;                   // [PF_TILE][PF_ROWS]: rope(κ) rows r0..r0+3
@@ -166,7 +161,7 @@ extern "C" __global__ void pf_linear_attention_out(const float* q, int qRowStrid
                                                    const float* sin, const float* cos, const float* m,
                                                    const float* s, float* out, int outRowStride,
                                                    int b, int n, int c, int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     int d = c / heads, dd = 2 * d, half = d / 2, lane = threadIdx.x & 31;
     int bh = blockIdx.y, batch = bh / heads, h = bh % heads;
     float* rows = pf_load_head(smem, s, m, bh, d);
@@ -200,7 +195,7 @@ extern "C" __global__ void pf_linear_attention_dq(const float* q, int qRowStride
                                                   const float* s, const float* dOut, int dOutRowStride, float* dq,
                                                   int dqRowStride, float* tokenScalars, int b, int n, int c,
                                                   int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     int d = c / heads, dd = 2 * d, half = d / 2, lane = threadIdx.x & 31;
     int bh = blockIdx.y, batch = bh / heads, h = bh % heads;
     float* rows = pf_load_head(smem, s, m, bh, d);
@@ -286,7 +281,7 @@ extern "C" __global__ void pf_linear_attention_dsum(const float* q, int qRowStri
                                                     const float* m, const float* s, const float* dOut,
                                                     int dOutRowStride, const float* tokenScalars, float* dS,
                                                     float* dm, float* dSig, int b, int n, int c, int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     __shared__ float srow[PF_ROWS][PF_MAX_D], mrow[PF_ROWS], sig[2][PF_ROWS];
     int d = c / heads, dd = 2 * d, half = d / 2;
     int bh = blockIdx.x, batch = bh / heads, h = bh % heads, r0 = blockIdx.y * PF_ROWS;
@@ -394,8 +389,7 @@ extern "C" __global__ void pf_linear_attention_dsum(const float* q, int qRowStri
 extern "C" __global__ void pf_linear_attention_dsigma(const float* dSig, const float* s1, const float* s2,
                                                       float* ds1, float* ds2, int b, int heads, int d) {
     int dd = 2 * d;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < (long long)heads * dd;
-         e += (long long)gridDim.x * blockDim.x) {
+    PF_FOR_EACH(e, (long long)heads * dd) {
         long long h = e / dd, j = e % dd;
         for (int f = 0; f < 2; f++) {
             float* ds = f == 0 ? ds1 : ds2;
@@ -414,7 +408,7 @@ extern "C" __global__ void pf_linear_attention_dkv(const float* k, int kRowStrid
                                                    const float* sin, const float* cos, const float* dS,
                                                    const float* dm, float* dk, int dkRowStride, float* dv,
                                                    int dvRowStride, int b, int n, int c, int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     int d = c / heads, dd = 2 * d, lane = threadIdx.x & 31;
     int bh = blockIdx.y, batch = bh / heads, h = bh % heads;
     float* rows = pf_load_head(smem, dS, dm, bh, d);

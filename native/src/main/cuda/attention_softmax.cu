@@ -16,6 +16,8 @@
 // "_d32"/"_d64" kernels): the unrolled loops guard e < d, so any even d ≤ D works, and d = 32 (every model
 // size) does not pay for 64 registers a row.
 
+#include "pf_common.cuh"
+
 #define PF_SA_TILE 64
 
 // Loads the rotated, scaled row (x rows of width d at `row`, table row `tab`) into registers.
@@ -88,7 +90,7 @@ __device__ __forceinline__ void pf_sa_forward(const float* q, int qRowStride, co
                                               const float* v, int vRowStride, const float* sin, const float* cos,
                                               float* out, int outRowStride, float* lse, int b, int n, int c,
                                               int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     int d = c / heads, bh = blockIdx.y, batch = bh / heads, h = bh % heads;
     float* kt = smem;
     float* vt = smem + PF_SA_TILE * d;
@@ -100,7 +102,7 @@ __device__ __forceinline__ void pf_sa_forward(const float* q, int qRowStride, co
     if (valid) pf_sa_load_row<D>(q + (tokenBase + i) * qRowStride + h * d, sin, cos, (long long)i * d, d, scale, qr);
 #pragma unroll
     for (int e = 0; e < D; e++) acc[e] = 0.0f;
-    float mx = -__int_as_float(0x7f800000), l = 0.0f;
+    float mx = pf_negative_infinity(), l = 0.0f;
     for (int j0 = 0; j0 < n; j0 += PF_SA_TILE) {
         int count = min(PF_SA_TILE, n - j0);
         __syncthreads();
@@ -137,7 +139,7 @@ __device__ __forceinline__ void pf_sa_backward_dq(const float* q, int qRowStride
                                                   const float* cos, const float* out, int outRowStride,
                                                   const float* lse, const float* dOut, int dOutRowStride, float* dq,
                                                   int dqRowStride, float* delta, int b, int n, int c, int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     int d = c / heads, bh = blockIdx.y, batch = bh / heads, h = bh % heads;
     float* kt = smem;
     float* vt = smem + PF_SA_TILE * d;
@@ -185,7 +187,7 @@ __device__ __forceinline__ void pf_sa_backward_dkv(const float* q, int qRowStrid
                                                    const float* cos, const float* lse, const float* delta,
                                                    const float* dOut, int dOutRowStride, float* dk, int dkRowStride,
                                                    float* dv, int dvRowStride, int b, int n, int c, int heads) {
-    extern __shared__ float smem[];
+    float* smem = pf_dynamic_shared;
     int d = c / heads, bh = blockIdx.y, batch = bh / heads, h = bh % heads;
     float* qt = smem;                     // rotated, scaled queries
     float* gt = smem + PF_SA_TILE * d;    // dO rows
