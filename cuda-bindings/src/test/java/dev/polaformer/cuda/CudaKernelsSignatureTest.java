@@ -87,6 +87,12 @@ class CudaKernelsSignatureTest {
         assertFalse(signatures.isEmpty(), "no kernels parsed");
     }
 
+    /** The kernel names in the sources (for the NVRTC test). */
+    static Set<String> kernelNames() {
+        if (signatures == null) parseSources();
+        return signatures.keySet();
+    }
+
     /** The kernel sources in the native module's folder (the test runs from cuda-bindings or the repository root). */
     private static List<Path> sources() {
         Path dir = Path.of("../native/src/main/cuda");
