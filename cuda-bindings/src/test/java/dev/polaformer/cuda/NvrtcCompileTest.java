@@ -31,7 +31,9 @@ import org.junit.jupiter.api.Test;
  *
  * <p>NVRTC is reached through FFM directly rather than the generated bindings, so this test stands on its own;
  * the library search is a small local one (the {@code -Dpolaformer.cuda.libpath} list, then the usual CUDA
- * places). NVRTC loads {@code libnvrtc-builtins.so.13.*} itself, through the dynamic loader's path.
+ * places). NVRTC opens {@code libnvrtc-builtins.so.13.*} by soname, which the dynamic loader finds only on its
+ * path; loading the copy next to {@code libnvrtc} first by absolute path satisfies that lookup (the bindings'
+ * library loader has to do the same).
  */
 class NvrtcCompileTest {
     private static final String LIB = "libnvrtc.so.13";
@@ -68,6 +70,10 @@ class NvrtcCompileTest {
         Optional<Path> lib = findNvrtc(places);
         assumeTrue(lib.isPresent(), () -> LIB + " not found in " + places
                 + " (set -Dpolaformer.cuda.libpath): the NVRTC compile of the kernels is skipped");
+        try (Stream<Path> files = Files.list(lib.get().getParent())) {
+            files.filter(f -> f.getFileName().toString().matches("libnvrtc-builtins\\.so\\.13(\\.\\d+)*"))
+                    .findFirst().ifPresent(f -> System.load(f.toAbsolutePath().toString()));
+        }
         Path dir = Path.of("../native/src/main/cuda");
         try (Arena arena = Arena.ofConfined()) {
             SymbolLookup nvrtc = SymbolLookup.libraryLookup(lib.get(), arena);
