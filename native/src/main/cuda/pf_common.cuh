@@ -11,8 +11,11 @@
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (long long)(count); \
          i += (long long)gridDim.x * blockDim.x)
 
-// The dynamic shared memory of a launch (sized by CudaKernels), declared once for all kernels.
+// The dynamic shared memory of a launch (sized by CudaKernels), declared once for all kernels. (The CPU
+// emulation of the self-test, src/test/cuda/cpu_emulation.h, provides its own.)
+#ifndef PF_CPU_EMULATION
 extern __shared__ float pf_dynamic_shared[];
+#endif
 
 // Warp sums by a fixed butterfly, so every lane gets the same, repeatable result.
 __device__ __forceinline__ double pf_warp_sum(double v) {

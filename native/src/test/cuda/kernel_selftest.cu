@@ -2,6 +2,8 @@
 // dev.polaformer.cuda.CudaKernels and compares each output with a plain double-precision host version of
 // the reference backend's maths, printing one PASS/FAIL line per check and a summary. Not built by Maven:
 //   nvcc -std=c++17 -O2 -arch=sm_90 -o kernel_selftest native/src/test/cuda/kernel_selftest.cu && ./kernel_selftest
+// Without a GPU the same file runs on the CPU through cpu_emulation.h (slow, small sizes; see that header):
+//   g++ -std=c++20 -O1 -pthread -DPF_CPU_EMULATION -x c++ -o selftest_cpu native/src/test/cuda/kernel_selftest.cu
 // Exit status 0 when every check passes. The Java parity suites on the cuda backend are the full test; this
 // isolates a kernel bug from the backend's plumbing.
 #include <cmath>
@@ -9,6 +11,13 @@
 #include <cstdlib>
 #include <random>
 #include <vector>
+
+#ifdef PF_CPU_EMULATION
+#include "cpu_emulation.h"
+#define LAUNCH(kernel, grid, block, shared) pf_emu::Launch(kernel, grid, block, shared)
+#else
+#define LAUNCH(kernel, grid, block, shared) kernel<<<grid, block, shared>>>
+#endif
 
 #include "../../main/cuda/polaformer_kernels.cu"
 
@@ -282,26 +291,26 @@ static void checkPointwise() {
     Vec x = randomVec(n, -4, 4), dy = randomVec(n);
     float *dx_ = dev(x), *ddy = dev(dy), *dout = dev(Vec(n));
     DVec ref(n);
-    pf_gelu<<<grid1d(n), 256>>>(dx_, dout, n);
+    LAUNCH(pf_gelu, grid1d(n), 256, 0)(dx_, dout, n);
     for (int i = 0; i < n; i++) ref[i] = 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0)));
     expectClose("pf_gelu", ref, host(dout, n));
-    pf_gelu_backward<<<grid1d(n), 256>>>(dx_, ddy, dout, n);
+    LAUNCH(pf_gelu_backward, grid1d(n), 256, 0)(dx_, ddy, dout, n);
     for (int i = 0; i < n; i++) {
         double xv = x[i];
         ref[i] = dy[i] * (0.5 * (1 + std::erf(xv / std::sqrt(2.0))) + xv * std::exp(-0.5 * xv * xv) / std::sqrt(2 * M_PI));
     }
     expectClose("pf_gelu_backward", ref, host(dout, n));
-    pf_silu<<<grid1d(n), 256>>>(dx_, dout, n);
+    LAUNCH(pf_silu, grid1d(n), 256, 0)(dx_, dout, n);
     for (int i = 0; i < n; i++) ref[i] = x[i] * sigmoid(x[i]);
     expectClose("pf_silu", ref, host(dout, n));
-    pf_silu_backward<<<grid1d(n), 256>>>(dx_, ddy, dout, n);
+    LAUNCH(pf_silu_backward, grid1d(n), 256, 0)(dx_, ddy, dout, n);
     for (int i = 0; i < n; i++) { double s = sigmoid(x[i]); ref[i] = dy[i] * s * (1 + x[i] * (1 - s)); }
     expectClose("pf_silu_backward", ref, host(dout, n));
 
     int rows = 37, cols = 1001;
     Vec xs = randomVec(rows * cols, -5, 5), g = randomVec(rows * cols);
     float *dxs = dev(xs), *dg = dev(g), *dy2 = dev(Vec(rows * cols)), *ddx = dev(Vec(rows * cols));
-    pf_softmax_rows<<<rows, 256>>>(dxs, dy2, rows, cols);
+    LAUNCH(pf_softmax_rows, rows, 256, 0)(dxs, dy2, rows, cols);
     DVec y(rows * cols), dxr(rows * cols);
     for (int r = 0; r < rows; r++) {
         double mx = -INFINITY, s = 0, dot = 0;
@@ -313,14 +322,14 @@ static void checkPointwise() {
     }
     Vec yGot = host(dy2, rows * cols);
     expectClose("pf_softmax_rows", y, yGot);
-    pf_softmax_backward_rows<<<rows, 256>>>(dy2, dg, ddx, rows, cols);
+    LAUNCH(pf_softmax_backward_rows, rows, 256, 0)(dy2, dg, ddx, rows, cols);
     expectClose("pf_softmax_backward_rows", dxr, host(ddx, rows * cols), 1e-5, 1e-3);
 
     // reduce_to: (3, 5, 7, 6) summed to (1, 5, 1, 6), accumulating onto ones, with a product.
     int d0 = 3, d1 = 5, d2 = 7, d3 = 6, outSize = d1 * d3;
     Vec a = randomVec(d0 * d1 * d2 * d3), bb = randomVec(d0 * d1 * d2 * d3), ones(outSize, 1.0f);
     float *da = dev(a), *db = dev(bb), *dred = dev(ones);
-    pf_reduce_to<<<ceilDiv(outSize, 32), dim3(32, 8)>>>(da, db, dred, d0, d1, d2, d3, 1, d1, 1, d3, 1);
+    LAUNCH(pf_reduce_to, ceilDiv(outSize, 32), dim3(32, 8), 0)(da, db, dred, d0, d1, d2, d3, 1, d1, 1, d3, 1);
     DVec red(outSize, 1.0);
     for (int i0 = 0; i0 < d0; i0++) for (int i1 = 0; i1 < d1; i1++) for (int i2 = 0; i2 < d2; i2++)
         for (int i3 = 0; i3 < d3; i3++) {
@@ -338,9 +347,9 @@ static void checkNorms() {
     float *dx_ = dev(x), *dgam = dev(gamma), *dbet = dev(beta), *ddy = dev(dy), *dyOut = dev(Vec(rows * c));
     float *dmean = dev(Vec(rows)), *drstd = dev(Vec(rows)), *ddx = dev(Vec(rows * c));
     float *ddg = dev(dGamma0), *ddb = dev(dBeta0);
-    pf_layernorm_forward<<<ceilDiv(rows, 8), 256>>>(dx_, dgam, dbet, dyOut, dmean, drstd, rows, c, eps);
-    pf_layernorm_backward<<<ceilDiv(rows, 8), 256>>>(dx_, dgam, dmean, drstd, ddy, ddx, rows, c);
-    pf_layernorm_param_grads<<<ceilDiv(c, 32), dim3(32, 8)>>>(dx_, dmean, drstd, ddy, ddg, ddb, rows, c);
+    LAUNCH(pf_layernorm_forward, ceilDiv(rows, 8), 256, 0)(dx_, dgam, dbet, dyOut, dmean, drstd, rows, c, eps);
+    LAUNCH(pf_layernorm_backward, ceilDiv(rows, 8), 256, 0)(dx_, dgam, dmean, drstd, ddy, ddx, rows, c);
+    LAUNCH(pf_layernorm_param_grads, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dmean, drstd, ddy, ddg, ddb, rows, c);
     DVec y(rows * c), dxr(rows * c), dg(dGamma0.begin(), dGamma0.end()), dbt(dBeta0.begin(), dBeta0.end());
     for (int r = 0; r < rows; r++) {
         double mu = 0, var = 0, mg = 0, mgx = 0;
@@ -370,9 +379,9 @@ static void checkNorms() {
     float *dbm = dev(Vec(c)), *dbr = dev(Vec(c)), *drm = dev(rm), *drv = dev(rv);
     float *dg2 = dev(dGamma0), *db2 = dev(dBeta0);
     float momentum = 0.1f;
-    pf_column_stats<<<ceilDiv(c, 32), dim3(32, 8)>>>(dx_, dbm, dbr, drm, drv, rows, c, eps, momentum);
-    pf_batchnorm_apply<<<grid1d((long long)rows * c), 256>>>(dx_, dbm, dbr, dgam, dbet, dyOut, rows, c, eps, 0);
-    pf_batchnorm_backward<<<ceilDiv(c, 32), dim3(32, 8)>>>(dx_, dgam, dbm, dbr, ddy, ddx, dg2, db2, rows, c, 1);
+    LAUNCH(pf_column_stats, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dbm, dbr, drm, drv, rows, c, eps, momentum);
+    LAUNCH(pf_batchnorm_apply, grid1d((long long)rows * c), 256, 0)(dx_, dbm, dbr, dgam, dbet, dyOut, rows, c, eps, 0);
+    LAUNCH(pf_batchnorm_backward, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dgam, dbm, dbr, ddy, ddx, dg2, db2, rows, c, 1);
     DVec by(rows * c), bdx(rows * c), rmr(c), rvr(c), bdg(dGamma0.begin(), dGamma0.end()), bdb(dBeta0.begin(), dBeta0.end());
     for (int j = 0; j < c; j++) {
         double mu = 0, ss = 0, sg = 0, sgx = 0;
@@ -407,9 +416,9 @@ static void checkDepthwise() {
     Vec dW0 = randomVec(c * k * k);
     float *dx_ = dev(x), *dw = dev(wt), *dbias = dev(bias), *ddy = dev(dy), *dyOut = dev(Vec(b * ho * wo * c));
     float *ddx = dev(Vec(b * h * w * c)), *ddw = dev(dW0);
-    pf_depthwise_forward<<<grid1d((long long)b * ho * wo * c), 256>>>(dx_, dw, dbias, dyOut, b, h, w, c, k, pad);
-    pf_depthwise_backward_input<<<grid1d((long long)b * h * w * c), 256>>>(ddy, dw, ddx, b, h, w, c, k, pad);
-    pf_depthwise_backward_weight<<<dim3(ceilDiv(c, 32), k * k), dim3(32, 8)>>>(dx_, ddy, ddw, b, h, w, c, k, pad);
+    LAUNCH(pf_depthwise_forward, grid1d((long long)b * ho * wo * c), 256, 0)(dx_, dw, dbias, dyOut, b, h, w, c, k, pad);
+    LAUNCH(pf_depthwise_backward_input, grid1d((long long)b * h * w * c), 256, 0)(ddy, dw, ddx, b, h, w, c, k, pad);
+    LAUNCH(pf_depthwise_backward_weight, dim3(ceilDiv(c, 32), k * k), dim3(32, 8), 0)(dx_, ddy, ddw, b, h, w, c, k, pad);
     DVec y(b * ho * wo * c), dxr(b * h * w * c, 0), dwr(dW0.begin(), dW0.end());
     for (int n = 0; n < b; n++) for (int oh = 0; oh < ho; oh++) for (int ow = 0; ow < wo; ow++)
         for (int ch = 0; ch < c; ch++) {
@@ -457,12 +466,12 @@ static void checkLinearAttention(int b, int n, int c, int heads) {
     float *dds1 = dev(ds10), *dds2 = dev(ds20);
     int kvShared = 64 * (8 + d) * 4, tokenShared = (2 * d * (d + 1) + 2 * d + 4 * (9 * d)) * 4, sumShared = 64 * (24 + d) * 4;
     dim3 sums(b * heads, dd / 4), rows(ceilDiv(n, 16), b * heads);
-    pf_linear_attention_kv<<<sums, 128, kvShared>>>(dk_, ld, dv_, ld, dsin, dcos, dm, dS, b, n, c, heads);
-    pf_linear_attention_out<<<rows, 128, tokenShared>>>(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, dout, c, b, n, c, heads);
-    pf_linear_attention_dq<<<rows, 128, tokenShared>>>(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, ddq, c, dts, b, n, c, heads);
-    pf_linear_attention_dsum<<<sums, 128, sumShared>>>(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, dts, ddS, ddm, ddSig, b, n, c, heads);
-    pf_linear_attention_dsigma<<<grid1d(heads * dd), 256>>>(ddSig, ds1, ds2, dds1, dds2, b, heads, d);
-    pf_linear_attention_dkv<<<rows, 128, tokenShared>>>(dk_, ld, dv_, ld, dsin, dcos, ddS, ddm, ddk, c, ddv, c, b, n, c, heads);
+    LAUNCH(pf_linear_attention_kv, sums, 128, kvShared)(dk_, ld, dv_, ld, dsin, dcos, dm, dS, b, n, c, heads);
+    LAUNCH(pf_linear_attention_out, rows, 128, tokenShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, dout, c, b, n, c, heads);
+    LAUNCH(pf_linear_attention_dq, rows, 128, tokenShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, ddq, c, dts, b, n, c, heads);
+    LAUNCH(pf_linear_attention_dsum, sums, 128, sumShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, dts, ddS, ddm, ddSig, b, n, c, heads);
+    LAUNCH(pf_linear_attention_dsigma, grid1d(heads * dd), 256, 0)(ddSig, ds1, ds2, dds1, dds2, b, heads, d);
+    LAUNCH(pf_linear_attention_dkv, rows, 128, tokenShared)(dk_, ld, dv_, ld, dsin, dcos, ddS, ddm, ddk, c, ddv, c, b, n, c, heads);
     CUDA_OK(cudaGetLastError());
     char name[96];
     std::snprintf(name, sizeof name, "linear attention out   (b%d n%d c%d h%d)", b, n, c, heads);
@@ -499,13 +508,13 @@ static void checkSoftmaxAttention(int b, int n, int c, int heads) {
     int shared = 2 * 64 * d * 4 + 2 * 64 * 4;
     dim3 grid(ceilDiv(n, 64), b * heads);
     if (d <= 32) {
-        pf_softmax_attention_forward_d32<<<grid, 64, shared>>>(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, b, n, c, heads);
-        pf_softmax_attention_backward_dq_d32<<<grid, 64, shared>>>(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, ddOut, c, ddq, c, ddelta, b, n, c, heads);
-        pf_softmax_attention_backward_dkv_d32<<<grid, 64, shared>>>(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dlse, ddelta, ddOut, c, ddk, c, ddv, c, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_forward_d32, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dq_d32, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, ddOut, c, ddq, c, ddelta, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dkv_d32, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dlse, ddelta, ddOut, c, ddk, c, ddv, c, b, n, c, heads);
     } else {
-        pf_softmax_attention_forward_d64<<<grid, 64, shared>>>(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, b, n, c, heads);
-        pf_softmax_attention_backward_dq_d64<<<grid, 64, shared>>>(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, ddOut, c, ddq, c, ddelta, b, n, c, heads);
-        pf_softmax_attention_backward_dkv_d64<<<grid, 64, shared>>>(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dlse, ddelta, ddOut, c, ddk, c, ddv, c, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_forward_d64, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dq_d64, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, ddOut, c, ddq, c, ddelta, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dkv_d64, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dlse, ddelta, ddOut, c, ddk, c, ddv, c, b, n, c, heads);
     }
     CUDA_OK(cudaGetLastError());
     char name[96];
@@ -526,7 +535,7 @@ static void checkLossAndOptimizer() {
     float *dl = dev(logits), *dt = dev(targets), *dg = dev(Vec(b * k));
     double* drow;
     CUDA_OK(cudaMalloc(&drow, b * sizeof(double)));
-    pf_cross_entropy<<<b, 256>>>(dl, dt, dg, drow, b, k);
+    LAUNCH(pf_cross_entropy, b, 256, 0)(dl, dt, dg, drow, b, k);
     std::vector<double> rowLoss(b);
     CUDA_OK(cudaMemcpy(rowLoss.data(), drow, b * sizeof(double), cudaMemcpyDeviceToHost));
     DVec lossRef(b), gref(b * k);
@@ -549,7 +558,7 @@ static void checkLossAndOptimizer() {
     float decay = (float)(1 - (double)lr * wd), stepSize = (float)(lr / (1 - std::pow(beta1, step)));
     float c2 = (float)std::sqrt(1 - std::pow(beta2, step));
     float *dp = dev(p), *dgr = dev(g), *dm = dev(m), *dv = dev(v);
-    pf_adamw<<<grid1d(n), 256>>>(dp, dgr, dm, dv, n, decay, stepSize, c2, beta1, beta2, eps);
+    LAUNCH(pf_adamw, grid1d(n), 256, 0)(dp, dgr, dm, dv, n, decay, stepSize, c2, beta1, beta2, eps);
     DVec pr(n);
     for (int i = 0; i < n; i++) {
         float pi = p[i] * decay, mi = m[i] * beta1 + g[i] * (1 - beta1), vi = v[i] * beta2 + g[i] * g[i] * (1 - beta2);
