@@ -5,14 +5,13 @@
 // neighbouring channels of one pixel (coalesced); sums of k² taps stay in float as on the CPU.
 // Weight gradient: a long sum over B·Ho·Wo positions, in double, per (channel, tap).
 
-#define PF_GROUPS 8
+#include "pf_common.cuh"
 
 extern "C" __global__ void pf_depthwise_forward(const float* x, const float* weight, const float* bias, float* y,
                                                 int b, int h, int w, int c, int k, int pad) {
     int ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
     long long total = (long long)b * ho * wo * c;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-         e += (long long)gridDim.x * blockDim.x) {
+    PF_FOR_EACH(e, total) {
         int ch = (int)(e % c);
         long long r = e / c;
         int ow = (int)(r % wo); r /= wo;
@@ -38,8 +37,7 @@ extern "C" __global__ void pf_depthwise_backward_input(const float* dy, const fl
                                                        int b, int h, int w, int c, int k, int pad) {
     int ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
     long long total = (long long)b * h * w * c;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-         e += (long long)gridDim.x * blockDim.x) {
+    PF_FOR_EACH(e, total) {
         int ch = (int)(e % c);
         long long r = e / c;
         int iw = (int)(r % w); r /= w;
@@ -65,14 +63,14 @@ extern "C" __global__ void pf_depthwise_backward_input(const float* dy, const fl
 // groups take output positions round-robin, in double, added in group order.
 extern "C" __global__ void pf_depthwise_backward_weight(const float* x, const float* dy, float* dWeight,
                                                         int b, int h, int w, int c, int k, int pad) {
-    __shared__ double part[PF_GROUPS][32];
+    __shared__ double part[PF_ROW_GROUPS][32];
     int ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
     int ch = blockIdx.x * 32 + threadIdx.x, ti = blockIdx.y / k, tj = blockIdx.y % k;
     bool active = ch < c;
     double s = 0;
     if (active) {
         long long positions = (long long)b * ho * wo;
-        for (long long p = threadIdx.y; p < positions; p += PF_GROUPS) {
+        for (long long p = threadIdx.y; p < positions; p += PF_ROW_GROUPS) {
             int ow = (int)(p % wo);
             long long r = p / wo;
             int oh = (int)(r % ho);
@@ -86,7 +84,7 @@ extern "C" __global__ void pf_depthwise_backward_weight(const float* x, const fl
     __syncthreads();
     if (active && threadIdx.y == 0) {
         double total = 0;
-        for (int g = 0; g < PF_GROUPS; g++) total += part[g][threadIdx.x];
+        for (int g = 0; g < PF_ROW_GROUPS; g++) total += part[g][threadIdx.x];
         long long wi = ((long long)ch * k + ti) * k + tj;
         dWeight[wi] = (float)((double)dWeight[wi] + total);
     }

@@ -7,13 +7,9 @@
 // lane x owns column blockIdx.x·32 + x (neighbouring lanes read neighbouring floats), the 8 row groups take
 // rows round-robin, and their double sums are added in group order — deterministic, no atomics.
 
-#define PF_ROWS_PER_BLOCK 8
-#define PF_GROUPS 8
+#include "pf_common.cuh"
 
-__device__ __forceinline__ double pf_warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+#define PF_ROWS_PER_BLOCK 8
 
 // Adds the row groups' partial sums of one column in group order; every thread of the column gets it.
 __device__ __forceinline__ double pf_column_total(double v, double (*part)[32]) {
@@ -21,7 +17,7 @@ __device__ __forceinline__ double pf_column_total(double v, double (*part)[32]) 
     part[threadIdx.y][threadIdx.x] = v;
     __syncthreads();
     double total = 0;
-    for (int g = 0; g < PF_GROUPS; g++) total += part[g][threadIdx.x];
+    for (int g = 0; g < PF_ROW_GROUPS; g++) total += part[g][threadIdx.x];
     return total;
 }
 
@@ -74,12 +70,12 @@ extern "C" __global__ void pf_layernorm_backward(const float* x, const float* ga
 // dGamma += Σ_rows dy⊙x̂, dBeta += Σ_rows dy (each nullable), per column in double.
 extern "C" __global__ void pf_layernorm_param_grads(const float* x, const float* mean, const float* rstd,
                                                     const float* dy, float* dGamma, float* dBeta, int rows, int c) {
-    __shared__ double part[PF_GROUPS][32];
+    __shared__ double part[PF_ROW_GROUPS][32];
     int j = blockIdx.x * 32 + threadIdx.x;
     bool active = j < c;
     double sgx = 0, sg = 0;
     if (active) {
-        for (int r = threadIdx.y; r < rows; r += PF_GROUPS) {
+        for (int r = threadIdx.y; r < rows; r += PF_ROW_GROUPS) {
             long long e = (long long)r * c + j;
             float xhat = (x[e] - mean[r]) * rstd[r];
             sgx += (double)dy[e] * xhat;
@@ -100,15 +96,15 @@ extern "C" __global__ void pf_layernorm_param_grads(const float* x, const float*
 // the unbiased variance ss/(rows − 1), as PyTorch (and the reference: NaN for a single row).
 extern "C" __global__ void pf_column_stats(const float* x, float* mean, float* rstd, float* runningMean,
                                            float* runningVar, int rows, int c, float eps, float momentum) {
-    __shared__ double part[PF_GROUPS][32];
+    __shared__ double part[PF_ROW_GROUPS][32];
     int j = blockIdx.x * 32 + threadIdx.x;
     bool active = j < c;
     double s = 0;
-    if (active) for (int r = threadIdx.y; r < rows; r += PF_GROUPS) s += x[(long long)r * c + j];
+    if (active) for (int r = threadIdx.y; r < rows; r += PF_ROW_GROUPS) s += x[(long long)r * c + j];
     double mu = pf_column_total(s, part) / rows;
     double ss = 0;
     if (active) {
-        for (int r = threadIdx.y; r < rows; r += PF_GROUPS) {
+        for (int r = threadIdx.y; r < rows; r += PF_ROW_GROUPS) {
             double dlt = x[(long long)r * c + j] - mu;
             ss += dlt * dlt;
         }
@@ -129,8 +125,7 @@ extern "C" __global__ void pf_batchnorm_apply(const float* x, const float* mean,
                                               const float* gamma, const float* beta, float* y, int rows, int c,
                                               float eps, int fromVariance) {
     long long total = (long long)rows * c;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-         e += (long long)gridDim.x * blockDim.x) {
+    PF_FOR_EACH(e, total) {
         int j = (int)(e % c);
         float r = fromVariance ? (float)(1.0 / sqrt((double)scale[j] + (double)eps)) : scale[j];
         y[e] = (x[e] - mean[j]) * r * gamma[j] + beta[j];
@@ -142,13 +137,13 @@ extern "C" __global__ void pf_batchnorm_apply(const float* x, const float* mean,
 extern "C" __global__ void pf_batchnorm_backward(const float* x, const float* gamma, const float* mean,
                                                  const float* rstd, const float* dy, float* dx, float* dGamma,
                                                  float* dBeta, int rows, int c, int batchStatistics) {
-    __shared__ double part[PF_GROUPS][32];
+    __shared__ double part[PF_ROW_GROUPS][32];
     int j = blockIdx.x * 32 + threadIdx.x;
     bool active = j < c;
     float mu = active ? mean[j] : 0.0f, rs = active ? rstd[j] : 0.0f;
     double sg = 0, sgx = 0;
     if (active) {
-        for (int r = threadIdx.y; r < rows; r += PF_GROUPS) {
+        for (int r = threadIdx.y; r < rows; r += PF_ROW_GROUPS) {
             long long e = (long long)r * c + j;
             float xhat = (x[e] - mu) * rs;
             sg += dy[e];
@@ -164,7 +159,7 @@ extern "C" __global__ void pf_batchnorm_backward(const float* x, const float* ga
     }
     if (!dx) return;
     float meanG = (float)(sg / rows), meanGX = (float)(sgx / rows), gr = gamma[j] * rs;
-    for (int r = threadIdx.y; r < rows; r += PF_GROUPS) {
+    for (int r = threadIdx.y; r < rows; r += PF_ROW_GROUPS) {
         long long e = (long long)r * c + j;
         float g = dy[e];
         if (batchStatistics) g = g - meanG - (x[e] - mu) * rs * meanGX;

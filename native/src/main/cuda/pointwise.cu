@@ -7,22 +7,9 @@
 // Reductions are done per thread in double and combined by a fixed tree, so results are repeatable.
 // Only built-ins are used (no headers), so NVRTC compiles this file as nvcc does.
 
+#include "pf_common.cuh"
+
 #define PF_BLOCK 256
-
-// Index of this thread in a 1-D grid-stride loop, and the loop's stride.
-#define PF_FOR_EACH(i, count) \
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (long long)(count); \
-         i += (long long)gridDim.x * blockDim.x)
-
-__device__ __forceinline__ double pf_warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-__device__ __forceinline__ float pf_warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
 
 // Sum over a block of PF_BLOCK threads in a fixed order (warp trees, then warp 0 over the warp sums);
 // every thread gets the result. `scratch` holds PF_BLOCK / 32 doubles.
@@ -145,7 +132,7 @@ extern "C" __global__ void pf_copy_strided(const float* src, float* dst, int d0,
 // split the reduced elements round-robin and are added in group order, each in double.
 extern "C" __global__ void pf_reduce_to(const float* a, const float* b, float* out, int d0, int d1, int d2, int d3,
                                         int e0, int e1, int e2, int e3, int accumulate) {
-    __shared__ double part[8][32];
+    __shared__ double part[PF_ROW_GROUPS][32];
     int d[4] = {d0, d1, d2, d3}, e[4] = {e0, e1, e2, e3};
     long long outSize = (long long)e0 * e1 * e2 * e3;
     long long o = (long long)blockIdx.x * 32 + threadIdx.x;
@@ -216,7 +203,7 @@ extern "C" __global__ void pf_softmax_rows(const float* x, float* y, int rows, i
     __shared__ float fscratch[PF_BLOCK / 32];
     const float* xr = x + (long long)blockIdx.x * n;
     float* yr = y + (long long)blockIdx.x * n;
-    float m = -__int_as_float(0x7f800000);
+    float m = pf_negative_infinity();
     for (int j = threadIdx.x; j < n; j += PF_BLOCK) m = fmaxf(m, xr[j]);
     m = pf_block_max(m, fscratch);
     double s = 0;
@@ -310,7 +297,7 @@ extern "C" __global__ void pf_cross_entropy(const float* logits, const float* ta
     __shared__ double dscratch[PF_BLOCK / 32];
     __shared__ float fscratch[PF_BLOCK / 32];
     long long base = (long long)blockIdx.x * k;
-    float mf = -__int_as_float(0x7f800000);
+    float mf = pf_negative_infinity();
     for (int j = threadIdx.x; j < k; j += PF_BLOCK) mf = fmaxf(mf, logits[base + j]);
     double m = pf_block_max(mf, fscratch);
     double s = 0;

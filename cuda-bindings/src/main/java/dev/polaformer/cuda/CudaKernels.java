@@ -559,8 +559,9 @@ public final class CudaKernels {
                 b, n, c, heads);
     }
 
+    /** Per token of a tile: rope(φ), dSig and dm contributions for both flows and 4 rows, then g/z (d). */
     static int linearDsumShared(int d) {
-        return LINEAR_TILE * (4 * LINEAR_ROWS + 4 + d) * Float.BYTES;
+        return LINEAR_TILE * (6 * LINEAR_ROWS + d) * Float.BYTES;
     }
 
     /**
