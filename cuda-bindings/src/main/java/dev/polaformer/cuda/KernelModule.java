@@ -35,8 +35,9 @@ import static dev.polaformer.cuda.CudaException.checkNvrtc;
  *
  * <p>Loading order: the resource {@value #FATBIN} (built by nvcc for sm_80, sm_90 and compute_90 PTX) with
  * {@code cuModuleLoadData}; if it is missing, or the driver says it holds nothing this device can run
- * ({@code CUDA_ERROR_NO_BINARY_FOR_GPU}, an invalid or too new PTX), every {@code .cu} resource under
- * {@value #SOURCES} is compiled with NVRTC for the device's compute capability. Compiled images are cached in
+ * ({@code CUDA_ERROR_NO_BINARY_FOR_GPU}, an invalid or too new PTX), {@value #MAIN_SOURCE} under
+ * {@value #SOURCES} is compiled with NVRTC for the device's compute capability, the other {@code .cu}/{@code .cuh}
+ * files there passed as its headers. Compiled images are cached in
  * {@code ~/.cache/polaformer/cuda/<hash>/} (hash of the sources, the architecture and the NVRTC version; the
  * folder can be moved with {@code -Dpolaformer.cuda.cache}), so the compile is paid once per machine.
  *
@@ -47,6 +48,8 @@ import static dev.polaformer.cuda.CudaException.checkNvrtc;
 final class KernelModule implements KernelLauncher {
     static final String FATBIN = "dev/polaformer/cuda/polaformer_kernels.fatbin";
     static final String SOURCES = "dev/polaformer/cuda/kernels/";
+    /** The one translation unit that includes every kernel family (the fatbin is built from it too). */
+    static final String MAIN_SOURCE = "polaformer_kernels.cu";
 
     // CUresult values meaning "this image has nothing for this device" (cuda.h): fall back to NVRTC then.
     private static final int CUDA_ERROR_INVALID_IMAGE = 200;
@@ -59,6 +62,9 @@ final class KernelModule implements KernelLauncher {
     private final Map<String, MemorySegment> functions = new ConcurrentHashMap<>();
     private final boolean syncEveryLaunch = Boolean.getBoolean("polaformer.cuda.sync");
     private final String origin;
+    /** Dynamic shared memory a launch gets without opting in; beyond it the kernel must be allowed more once. */
+    private static final int DEFAULT_SHARED_LIMIT = 48 * 1024;
+    private final Map<String, Integer> sharedAllowed = new ConcurrentHashMap<>();
 
     KernelModule(CudaContext context, int ccMajor, int ccMinor) {
         this.context = context;
@@ -92,6 +98,7 @@ final class KernelModule implements KernelLauncher {
                 Object... args) {
         context.bind();
         MemorySegment function = function(kernel);
+        if (sharedBytes > DEFAULT_SHARED_LIMIT) allowSharedMemory(kernel, function, sharedBytes);
         // One confined arena per launch: cuLaunchKernel copies the parameter values before it returns, so the
         // slots may go as soon as the call is back.
         try (Arena arena = Arena.ofConfined()) {
@@ -107,6 +114,14 @@ final class KernelModule implements KernelLauncher {
                 throw new CudaException(e.api(), e.status(), e.call(), "kernel " + kernel + " failed: " + e.getMessage());
             }
         }
+    }
+
+    private void allowSharedMemory(String kernel, MemorySegment function, int bytes) {
+        Integer allowed = sharedAllowed.get(kernel);
+        if (allowed != null && allowed >= bytes) return;
+        checkDriver(CudaDriver.cuFuncSetAttribute(function, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES(),
+                bytes), "cuFuncSetAttribute(" + kernel + ", max dynamic shared memory " + bytes + " B)");
+        sharedAllowed.merge(kernel, bytes, Math::max);
     }
 
     private static String launchName(String kernel, int gx, int gy, int gz, int bx, int by, int bz, int shared) {
@@ -182,48 +197,59 @@ final class KernelModule implements KernelLauncher {
 
     private String compileSources(int major, int minor, String why) {
         Map<String, String> sources = kernelSources();
-        if (sources.isEmpty()) {
-            throw new IllegalStateException("no CUDA kernels: " + why + ", and no .cu sources under " + SOURCES
+        String main = sources.get(MAIN_SOURCE);
+        if (main == null) {
+            throw new IllegalStateException("no CUDA kernels: " + why + ", and no " + SOURCES + MAIN_SOURCE
                     + " on the class path (is the native jar there?)");
         }
         String arch = "sm_" + major + minor;
         Path cache = cacheFolder(sources, arch);
-        for (Map.Entry<String, String> e : sources.entrySet()) {
-            Path cubin = cache.resolve(e.getKey().replace(".cu", ".cubin"));
-            byte[] image = null;
-            try {
-                if (Files.isRegularFile(cubin)) image = Files.readAllBytes(cubin);
-            } catch (IOException ignored) {
-                // a damaged cache entry is compiled again
-            }
-            if (image == null) {
-                image = compile(e.getKey(), e.getValue(), arch);
-                try {
-                    Files.createDirectories(cache);
-                    Path tmp = Files.createTempFile(cache, "cubin", ".tmp");
-                    Files.write(tmp, image);
-                    Files.move(tmp, cubin, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                } catch (IOException ignored) {
-                    // no cache (read-only home): compile again next time
-                }
-            }
-            checkDriver(loadImage(image), "cuModuleLoadData(" + e.getKey() + " compiled for " + arch + ")");
+        Path cubin = cache.resolve(MAIN_SOURCE.replace(".cu", ".cubin"));
+        byte[] image = null;
+        try {
+            if (Files.isRegularFile(cubin)) image = Files.readAllBytes(cubin);
+        } catch (IOException ignored) {
+            // a damaged cache entry is compiled again
         }
+        if (image == null) {
+            Map<String, String> headers = new TreeMap<>(sources);
+            headers.remove(MAIN_SOURCE);
+            image = compile(MAIN_SOURCE, main, headers, arch);
+            try {
+                Files.createDirectories(cache);
+                Path tmp = Files.createTempFile(cache, "cubin", ".tmp");
+                Files.write(tmp, image);
+                Files.move(tmp, cubin, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException ignored) {
+                // no cache (read-only home): compile again next time
+            }
+        }
+        checkDriver(loadImage(image), "cuModuleLoadData(" + MAIN_SOURCE + " compiled for " + arch + ")");
         return "NVRTC for " + arch + " (" + why + "; cache " + cache + ")";
     }
 
-    /** Compiles one source to a CUBIN for {@code arch}; the message of a failed compile carries NVRTC's log. */
-    private static byte[] compile(String name, String source, String arch) {
+    /**
+     * Compiles the module's one translation unit to a CUBIN for {@code arch}, the family files it includes passed
+     * as NVRTC headers under their file names; a failed compile's message carries NVRTC's log.
+     */
+    private static byte[] compile(String name, String source, Map<String, String> headers, String arch) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment progOut = arena.allocate(ValueLayout.ADDRESS);
-            checkNvrtc(Nvrtc.nvrtcCreateProgram(progOut, arena.allocateFrom(source), arena.allocateFrom(name), 0,
-                    MemorySegment.NULL, MemorySegment.NULL), "nvrtcCreateProgram(" + name + ")");
+            MemorySegment texts = arena.allocate(ValueLayout.ADDRESS, Math.max(1, headers.size()));
+            MemorySegment names = arena.allocate(ValueLayout.ADDRESS, Math.max(1, headers.size()));
+            int i = 0;
+            for (Map.Entry<String, String> h : headers.entrySet()) {
+                texts.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(h.getValue()));
+                names.setAtIndex(ValueLayout.ADDRESS, i++, arena.allocateFrom(h.getKey()));
+            }
+            checkNvrtc(Nvrtc.nvrtcCreateProgram(progOut, arena.allocateFrom(source), arena.allocateFrom(name),
+                    headers.size(), texts, names), "nvrtcCreateProgram(" + name + ")");
             MemorySegment prog = progOut.get(ValueLayout.ADDRESS, 0);
             try {
-                String[] options = {"--gpu-architecture=" + arch, "--std=c++17", "-default-device", "-lineinfo"};
+                String[] options = {"--gpu-architecture=" + arch, "--std=c++17", "-lineinfo"};
                 MemorySegment opts = arena.allocate(ValueLayout.ADDRESS, options.length);
-                for (int i = 0; i < options.length; i++) opts.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(options[i]));
+                for (int o = 0; o < options.length; o++) opts.setAtIndex(ValueLayout.ADDRESS, o, arena.allocateFrom(options[o]));
                 int status = Nvrtc.nvrtcCompileProgram(prog, options.length, opts);
                 if (status != 0) {
                     throw new IllegalStateException("NVRTC could not compile " + name + " for " + arch + ": "
@@ -267,7 +293,7 @@ final class KernelModule implements KernelLauncher {
         }
     }
 
-    /** The .cu resources under {@value #SOURCES}, by file name, from a jar or a class-path folder. */
+    /** The .cu and .cuh resources under {@value #SOURCES}, by file name, from a jar or a class-path folder. */
     static Map<String, String> kernelSources() {
         Map<String, String> out = new TreeMap<>();
         URL url = KernelModule.class.getClassLoader().getResource(SOURCES);
@@ -280,7 +306,7 @@ final class KernelModule implements KernelLauncher {
                     for (var entries = jar.entries(); entries.hasMoreElements(); ) {
                         var entry = entries.nextElement();
                         String n = entry.getName();
-                        if (n.startsWith(SOURCES) && n.endsWith(".cu") && n.indexOf('/', SOURCES.length()) < 0) {
+                        if (n.startsWith(SOURCES) && isSource(n) && n.indexOf('/', SOURCES.length()) < 0) {
                             try (InputStream in = jar.getInputStream(entry)) {
                                 out.put(n.substring(SOURCES.length()), new String(in.readAllBytes(), StandardCharsets.UTF_8));
                             }
@@ -289,7 +315,7 @@ final class KernelModule implements KernelLauncher {
                 }
             } else {
                 try (Stream<Path> files = Files.list(Path.of(url.toURI()))) {
-                    for (Path p : files.filter(f -> f.toString().endsWith(".cu")).toList()) {
+                    for (Path p : files.filter(f -> isSource(f.toString())).toList()) {
                         out.put(p.getFileName().toString(), Files.readString(p));
                     }
                 }
@@ -300,6 +326,10 @@ final class KernelModule implements KernelLauncher {
             throw new IllegalStateException(e);
         }
         return out;
+    }
+
+    private static boolean isSource(String name) {
+        return name.endsWith(".cu") || name.endsWith(".cuh");
     }
 
     private static byte[] resource(String name) {
