@@ -16,6 +16,7 @@ import dev.polaformer.model.Variant;
 import dev.polaformer.model.VanillaSelfAttention;
 import dev.polaformer.numerics.Backend;
 import dev.polaformer.numerics.Backends;
+import dev.polaformer.numerics.ParityBackends;
 import dev.polaformer.numerics.RopeTables;
 import dev.polaformer.numerics.Tensor;
 import dev.polaformer.train.Targets;
@@ -43,11 +44,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Runs every file of the golden folder ({@code -Dpolaformer.golden.dir}) on every CPU-side backend, dispatching
- * on the file's {@code module} tag and {@code config}. A file with a tag this test does not know fails.
+ * Runs every file of the golden folder ({@code -Dpolaformer.golden.dir}) on every backend (cuda reported skipped
+ * where it cannot run), dispatching on the file's {@code module} tag and {@code config}. A file with a tag this test does not know fails.
  */
 class GoldenParityTest {
-    private static final List<String> BACKENDS = List.of("reference", "cpu");
+    /**
+     * The backends to run, {@code -Dpolaformer.golden.backends} (comma-separated; the GPU script passes {@code cuda}).
+     * One that cannot run here is reported skipped, with its provider's reason, for every file.
+     */
+    private static final List<String> BACKENDS = ParityBackends.ids("polaformer.golden.backends", "reference,cpu,cuda");
 
     @TestFactory
     List<DynamicTest> everyGoldenFileOnEveryBackend() throws IOException {
@@ -62,6 +67,7 @@ class GoldenParityTest {
     }
 
     private static void run(Path path, String backendId) throws IOException {
+        ParityBackends.assumeAvailable(backendId);
         Backend backend = Backends.get(backendId);
         try (SafetensorsFile f = SafetensorsFile.open(path)) {
             String module = Golden.module(f);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.ParityBackends;
 import dev.polaformer.numerics.Closeness;
 import dev.polaformer.numerics.RopeTables;
 import dev.polaformer.numerics.Tensor;
@@ -11,6 +12,7 @@ import dev.polaformer.numerics.TestData;
 import dev.polaformer.numerics.reference.ReferenceBackend;
 import java.util.List;
 import java.util.function.Consumer;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,7 +30,15 @@ import org.junit.jupiter.api.Test;
  */
 class AttentionParityTest {
     private static final Backend REF = new ReferenceBackend();
-    private static final Backend[] CPU = {new CpuBackend(1), new CpuBackend(2)};
+    /** The backend under test ({@link ParityBackends}): for {@code cpu} one- and two-thread instances. */
+    private static final Backend[] CPU = ParityBackends.id().equals(CpuBackend.ID)
+            ? new Backend[] {new CpuBackend(1), new CpuBackend(2)}
+            : new Backend[] {ParityBackends.underTest(1)};
+
+    @BeforeEach // per test, so each is reported as skipped (with the reason) where the backend cannot run
+    void backendAvailable() {
+        ParityBackends.assumeAvailable();
+    }
 
     /** {@code |cpu − ref| ≤ absOfMax·max(max|ref|, floor) + rel·|ref|}; the floor is explained at {@link #assertClose}. */
     private record Tolerance(double absOfMax, double rel, double floor) {}
@@ -208,7 +218,7 @@ class AttentionParityTest {
 
     @Test
     void rejectsWrongShapesNamingTheOp() {
-        Backend cpu = CPU[1];
+        Backend cpu = CPU[CPU.length - 1];
         int b = 1, n = 4, c = 8, heads = 2, d = 4;
         try (Tensor q = cpu.zeros(b, n, c); Tensor k = cpu.zeros(b, n, c); Tensor v = cpu.zeros(b, n, c);
              Tensor shortK = cpu.zeros(b, n - 1, c); Tensor out = cpu.zeros(b, n, c);

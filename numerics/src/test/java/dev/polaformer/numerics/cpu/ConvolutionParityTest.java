@@ -1,6 +1,7 @@
 package dev.polaformer.numerics.cpu;
 
 import dev.polaformer.numerics.Tensor;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import static dev.polaformer.numerics.cpu.CpuParity.CPU;
@@ -24,6 +25,11 @@ import static dev.polaformer.numerics.cpu.CpuParity.shape;
  * double sums over float blocks of ≤ 64: {@code 2e-6·max + 1e-5}.
  */
 class ConvolutionParityTest {
+
+    @BeforeEach // per test, so each is reported as skipped (with the reason) where the backend cannot run
+    void backendAvailable() {
+        CpuParity.assumeAvailable();
+    }
 
     private static final double GEMM_ABS = 1e-5, GEMM_REL = 1e-4, ABS = 2e-6, REL = 1e-5;
 

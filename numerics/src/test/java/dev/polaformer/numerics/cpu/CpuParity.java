@@ -2,6 +2,7 @@ package dev.polaformer.numerics.cpu;
 
 import dev.polaformer.numerics.Backend;
 import dev.polaformer.numerics.Closeness;
+import dev.polaformer.numerics.ParityBackends;
 import dev.polaformer.numerics.Shapes;
 import dev.polaformer.numerics.Tensor;
 import dev.polaformer.numerics.TestData;
@@ -14,15 +15,24 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The harness of the CPU parity tests: the same inputs on the reference backend (double, the oracle) and on a
- * CPU backend, and comparisons in the {@link Closeness} form. The CPU backend runs three threads, more than this
- * machine's cores and an odd number, so the parallel splits and their uneven last parts are exercised.
+ * The harness of the parity tests: the same inputs on the reference backend (double, the oracle) and on the
+ * backend under test ({@link ParityBackends}: {@code cpu} by default, {@code cuda} where it runs), and comparisons
+ * in the {@link Closeness} form. The name {@code CPU} stays for the side under test. A CPU backend runs three
+ * threads, more than this machine's cores and an odd number, so the parallel splits and their uneven last parts
+ * are exercised. Every test class calls {@link #assumeAvailable()} first, so an unavailable backend is reported
+ * as skipped with its reason.
  */
 final class CpuParity {
     private CpuParity() {}
 
     static final Backend REF = new ReferenceBackend();
-    static final Backend CPU = new CpuBackend(3);
+    /** The backend under test; null when it cannot run here (the tests are then skipped). */
+    static final Backend CPU = ParityBackends.underTest(3);
+
+    /** Skips the test class, with the provider's reason, when the backend under test cannot run here. */
+    static void assumeAvailable() {
+        ParityBackends.assumeAvailable();
+    }
 
     /** The same values on both backends: {@code [reference, cpu]}. */
     static Tensor[] pair(float[] values, int... shape) {

@@ -1,6 +1,7 @@
 package dev.polaformer.numerics.cpu;
 
 import dev.polaformer.numerics.Tensor;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import static dev.polaformer.numerics.cpu.CpuParity.CPU;
@@ -31,6 +32,11 @@ import static dev.polaformer.numerics.cpu.CpuParity.zeros;
  * 25,000 rows (about 1e-4 relative), so the tests tell the two apart.
  */
 class NormalizationParityTest {
+
+    @BeforeEach // per test, so each is reported as skipped (with the reason) where the backend cannot run
+    void backendAvailable() {
+        CpuParity.assumeAvailable();
+    }
 
     private static final int[] CHANNELS = {1, 3, 7, 16, 17, 33, 64};
     private static final double ABS = 2e-6, REL = 1e-5;

@@ -5,6 +5,7 @@ import dev.polaformer.numerics.RopeTables;
 import dev.polaformer.numerics.Tensor;
 import dev.polaformer.numerics.TestData;
 import dev.polaformer.numerics.reference.PointwiseKernels;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import static dev.polaformer.numerics.cpu.CpuParity.CPU;
@@ -42,6 +43,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * </ul>
  */
 class PointwiseParityTest {
+
+    @BeforeEach // per test, so each is reported as skipped (with the reason) where the backend cannot run
+    void backendAvailable() {
+        CpuParity.assumeAvailable();
+    }
 
     /** Shapes whose last dimension is not a multiple of any vector width, plus one long enough to split. */
     private static final int[][] SHAPES = {{1}, {7}, {3, 17}, {2, 5, 33}, {4, 64}, {1, 1, 1, 3}, {3, 129, 130}};

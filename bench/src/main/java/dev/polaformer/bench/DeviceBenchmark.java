@@ -1,0 +1,219 @@
+package dev.polaformer.bench;
+
+import dev.polaformer.model.Initializer;
+import dev.polaformer.model.Pass;
+import dev.polaformer.model.PolaFormer;
+import dev.polaformer.model.Variant;
+import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.Backends;
+import dev.polaformer.numerics.RopeTables;
+import dev.polaformer.numerics.Tensor;
+import dev.polaformer.train.AdamW;
+import dev.polaformer.train.Ema;
+import dev.polaformer.train.TrainConfig;
+import dev.polaformer.train.TrainingStep;
+
+import java.lang.reflect.Method;
+import java.util.Locale;
+
+/**
+ * The GPU benchmarks of the CUDA issue, on whatever backend {@code -Dpolaformer.backend} selects, as a plain main
+ * (the GPU machine has no Maven): b0 and b2 training throughput, b0 inference at a large batch and at batch 1,
+ * the polarity-aware linear attention core forward + backward at b2's stage-1 size, and the peak device memory of
+ * b0 training. Each result is printed as one {@code RESULT <name> <value> <unit>} line that
+ * {@code scripts/gpu-check.sh} turns into its summary table.
+ *
+ * <p>Timing: one warm-up call, then calls until {@code --seconds} have passed (at least {@code --min-iters});
+ * the backend is synchronised before the clock stops (a loss or an output element read back does that).
+ * {@code --quick} shrinks every batch and the image size so the harness itself can be checked on a CPU.
+ * A benchmark that fails (e.g. out of device memory) prints {@code RESULT <name> FAILED <reason>} and the rest go on.
+ */
+public final class DeviceBenchmark {
+    private final Backend backend;
+    private final boolean quick;
+    private final double seconds;
+    private final int minIters;
+
+    private DeviceBenchmark(Backend backend, boolean quick, double seconds, int minIters) {
+        this.backend = backend;
+        this.quick = quick;
+        this.seconds = seconds;
+        this.minIters = minIters;
+    }
+
+    public static void main(String[] args) {
+        boolean quick = false;
+        double seconds = 10;
+        int minIters = 3;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--quick" -> quick = true;
+                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                case "--min-iters" -> minIters = Integer.parseInt(args[++i]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]
+                        + " (known: --quick, --seconds S, --min-iters N)");
+            }
+        }
+        Backend backend = Backends.get();
+        System.out.println("backend: " + backend.id() + ", " + backend.describe());
+        DeviceBenchmark b = new DeviceBenchmark(backend, quick, seconds, minIters);
+        b.guard("b0_train_batch128_img_per_s", () -> b.training("b0", 128));
+        b.guard("b0_train_peak_device_memory_GiB", b::peakMemoryOfLastTraining);
+        b.guard("b2_train_batch128_img_per_s", () -> b.training("b2", 128));
+        b.guard("b0_infer_batch256_img_per_s", () -> b.inference(256));
+        b.guard("b0_infer_batch1_ms", () -> b.inferenceLatency());
+        b.guard("attention_b2_stage1_fwd_bwd_ms", b::attention);
+    }
+
+    private interface Measure {
+        String run() throws Exception;
+    }
+
+    private void guard(String name, Measure m) {
+        try {
+            System.out.println("RESULT " + name + " " + m.run());
+        } catch (Throwable e) { // report and go on: one failing benchmark must not hide the others
+            String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("") ;
+            System.out.println("RESULT " + name + " FAILED " + e.getClass().getSimpleName() + ": " + why);
+            backend.trim();
+        }
+    }
+
+    private int batch(int full) {
+        return quick ? Math.max(1, full / 64) : full;
+    }
+
+    private int size() {
+        return quick ? 64 : 224;
+    }
+
+    private String peakAfterTraining = "n/a";
+
+    private String training(String variant, int fullBatch) throws Exception {
+        int batch = batch(fullBatch), size = size();
+        Variant v = Variant.of(variant);
+        TrainConfig o = TrainConfig.official(v);
+        TrainConfig c = new TrainConfig(v, 1000, size, o.epochs(), o.warmupEpochs(), o.cooldownEpochs(), batch,
+                o.baseLr(), o.warmupLr(), o.minLr(), o.weightDecay(), o.clipGrad(), o.labelSmoothing(), o.mixupAlpha(),
+                o.cutmixAlpha(), o.mixupProb(), o.mixupSwitchProb(), o.dropPath(), o.emaDecay(), o.randAugment(),
+                o.reprob(), o.scaleMin(), 0, 2);
+        backend.trim();
+        resetPeak();
+        try (PolaFormer model = new PolaFormer(backend, v, 1000, c.dropPath());
+             AdamW optimizer = new AdamW(backend, model.namedParameters(), c.weightDecay());
+             Ema ema = new Ema(model, c.emaDecay())) {
+            Initializer.initialize(model, 1);
+            TrainingStep step = new TrainingStep(c, model, optimizer, ema);
+            float[] images = noise(3, batch * size * size * 3), scratch = new float[images.length];
+            int[] labels = new int[batch];
+            for (int i = 0; i < batch; i++) labels[i] = (i * 37) % 1000;
+            long[] iteration = {0};
+            double perCall = time(() -> {
+                System.arraycopy(images, 0, scratch, 0, images.length); // Mixup mixes in place
+                step.run(scratch, labels, batch, iteration[0]++, 1e-4); // the loss read back synchronises
+            });
+            peakAfterTraining = variant.equals("b0") ? peak() : peakAfterTraining;
+            return fmt(batch / perCall) + " img/s (batch " + batch + ", " + size + "px)";
+        }
+    }
+
+    private String peakMemoryOfLastTraining() {
+        return peakAfterTraining;
+    }
+
+    private String inference(int fullBatch) throws Exception {
+        int batch = batch(fullBatch), size = size();
+        try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
+            Initializer.initialize(model, 1);
+            float[] images = noise(2, batch * size * size * 3);
+            double perCall = time(() -> forward(model, images, batch, size));
+            return fmt(batch / perCall) + " img/s (batch " + batch + ", " + size + "px)";
+        }
+    }
+
+    private String inferenceLatency() throws Exception {
+        int size = size();
+        try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
+            Initializer.initialize(model, 1);
+            float[] images = noise(2, size * size * 3);
+            double perCall = time(() -> forward(model, images, 1, size));
+            return fmt(perCall * 1e3) + " ms (batch 1, " + size + "px)";
+        }
+    }
+
+    private static void forward(PolaFormer model, float[] images, int batch, int size) {
+        try (Pass pass = Pass.inference(model.backend())) {
+            Tensor x = pass.empty(batch, size, size, 3);
+            x.storage().write(x.offset(), images, 0, images.length);
+            model.forward(x, pass).toArray(); // reading the logits back synchronises
+        }
+    }
+
+    /** The linear attention core at b2's stage-1 size: batch 128, 56×56 tokens, 64 channels, b2's stage-1 heads. */
+    private String attention() throws Exception {
+        int batch = batch(128), side = quick ? 28 : 56, n = side * side, c = Variant.B2.dim(0), heads = Variant.B2.heads(0);
+        int d = c / heads;
+        float[] noise = noise(5, batch * n * c);
+        for (int i = 0; i < noise.length; i++) noise[i] *= 0.5f;
+        try (Tensor q = backend.fromArray(noise, batch, n, c); Tensor k = backend.fromArray(noise, batch, n, c);
+             Tensor v = backend.fromArray(noise, batch, n, c); Tensor out = backend.empty(batch, n, c);
+             Tensor dOut = backend.fromArray(noise, batch, n, c); Tensor dq = backend.empty(batch, n, c);
+             Tensor dk = backend.empty(batch, n, c); Tensor dv = backend.empty(batch, n, c);
+             Tensor s1 = backend.zeros(1, heads, 1, 2 * d); Tensor s2 = backend.zeros(1, heads, 1, 2 * d);
+             Tensor ds1 = backend.zeros(1, heads, 1, 2 * d); Tensor ds2 = backend.zeros(1, heads, 1, 2 * d);
+             RopeTables rope = new RopeTables(backend.zeros(n, 2 * d), backend.zeros(n, 2 * d))) {
+            double perCall = time(() -> {
+                backend.linearAttention().forward(q, k, v, heads, s1, s2, rope, out);
+                backend.linearAttention().backward(q, k, v, heads, s1, s2, rope, dOut, dq, dk, dv, ds1, ds2);
+                ds1.toArray(); // a few floats back: synchronises
+            });
+            return fmt(perCall * 1e3) + " ms (batch " + batch + ", " + side + "x" + side + ", " + c + " ch, " + heads
+                    + " head" + (heads == 1 ? "" : "s") + ")";
+        }
+    }
+
+    /** Uniform noise in [−2, 2) standing in for normalised images (as ModelBenchmark's; JMH stays off this class path). */
+    private static float[] noise(long seed, int n) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (4 * r.nextDouble() - 2);
+        return a;
+    }
+
+    /** Seconds per call: one warm-up, then until the time budget and the minimum count are both reached. */
+    private double time(Runnable call) {
+        call.run();
+        long start = System.nanoTime();
+        int iters = 0;
+        do {
+            call.run();
+            iters++;
+        } while (iters < minIters || (System.nanoTime() - start) / 1e9 < seconds);
+        return (System.nanoTime() - start) / 1e9 / iters;
+    }
+
+    // The pool statistics are cuda-only; reached by reflection so bench compiles against numerics alone.
+    private void resetPeak() throws Exception {
+        Method m = method("resetPeakMemory");
+        if (m != null) m.invoke(backend);
+    }
+
+    private String peak() throws Exception {
+        Method m = method("memoryStatistics");
+        if (m == null) return "n/a (" + backend.id() + " keeps no device pool)";
+        long[] s = (long[]) m.invoke(backend);
+        return fmt(s[3] / 1073741824.0) + " GiB reserved at peak (" + fmt(s[2] / 1073741824.0) + " GiB in use)";
+    }
+
+    private Method method(String name) {
+        try {
+            return backend.getClass().getMethod(name);
+        } catch (NoSuchMethodException e) {
+            return null;
+        }
+    }
+
+    private static String fmt(double v) {
+        return String.format(Locale.ROOT, v >= 100 ? "%.0f" : "%.3g", v);
+    }
+}

@@ -1,0 +1,587 @@
+// Standalone GPU self-test of the kernels: runs them on small random inputs with the launch geometry of
+// dev.polaformer.cuda.CudaKernels and compares each output with a plain double-precision host version of
+// the reference backend's maths, printing one PASS/FAIL line per check and a summary. Not built by Maven:
+//   nvcc -std=c++17 -O2 -arch=sm_90 -o kernel_selftest native/src/test/cuda/kernel_selftest.cu && ./kernel_selftest
+// Without a GPU the same file runs on the CPU through cpu_emulation.h (slow, small sizes; see that header):
+//   g++ -std=c++20 -O1 -pthread -DPF_CPU_EMULATION -x c++ -o selftest_cpu native/src/test/cuda/kernel_selftest.cu
+// Exit status 0 when every check passes. The Java parity suites on the cuda backend are the full test; this
+// isolates a kernel bug from the backend's plumbing.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#ifdef PF_CPU_EMULATION
+#include "cpu_emulation.h"
+#define LAUNCH(kernel, grid, block, shared) pf_emu::Launch(kernel, grid, block, shared)
+#else
+#define LAUNCH(kernel, grid, block, shared) kernel<<<grid, block, shared>>>
+#endif
+
+#include "../../main/cuda/polaformer_kernels.cu"
+
+using Vec = std::vector<float>;
+using DVec = std::vector<double>;
+
+static int failures = 0, checks = 0;
+
+#define CUDA_OK(call)                                                                           \
+    do {                                                                                        \
+        cudaError_t e_ = (call);                                                                \
+        if (e_ != cudaSuccess) {                                                                \
+            std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorName(e_), __FILE__, __LINE__, \
+                        cudaGetErrorString(e_));                                                \
+            std::exit(2);                                                                       \
+        }                                                                                       \
+    } while (0)
+
+static std::mt19937 rng(42);
+
+static Vec randomVec(size_t n, float lo = -1.0f, float hi = 1.0f) {
+    std::uniform_real_distribution<float> u(lo, hi);
+    Vec v(n);
+    for (auto& x : v) x = u(rng);
+    return v;
+}
+
+// Device buffer holding a copy of host values; freed by the caller at exit (the test is short-lived).
+static float* dev(const Vec& v) {
+    float* p;
+    CUDA_OK(cudaMalloc(&p, std::max<size_t>(1, v.size()) * sizeof(float)));
+    if (!v.empty()) CUDA_OK(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+    return p;
+}
+
+static Vec host(const float* p, size_t n) {
+    Vec v(n);
+    CUDA_OK(cudaDeviceSynchronize());
+    CUDA_OK(cudaMemcpy(v.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost));
+    return v;
+}
+
+// |got − ref| ≤ absOfMax·max|ref| + rel·|ref| elementwise, as numerics' Closeness.assertClose.
+static void expectClose(const char* what, const DVec& ref, const Vec& got, double absOfMax = 1e-5,
+                        double rel = 1e-4) {
+    checks++;
+    double maxRef = 0, worst = 0;
+    for (double r : ref) maxRef = std::max(maxRef, std::fabs(r));
+    size_t bad = ref.size();
+    for (size_t i = 0; i < ref.size(); i++) {
+        double err = std::fabs(got[i] - ref[i]), tol = absOfMax * maxRef + rel * std::fabs(ref[i]);
+        if (!(err <= tol) && bad == ref.size()) bad = i;
+        worst = std::max(worst, err / std::max(maxRef, 1e-30));
+    }
+    bool ok = bad == ref.size() && got.size() == ref.size();
+    if (!ok) failures++;
+    std::printf("%-4s %-44s n=%-7zu worst |err|/max|ref| = %.2e", ok ? "PASS" : "FAIL", what, ref.size(), worst);
+    if (!ok && bad < ref.size()) std::printf("  first bad [%zu] ref %.7g got %.7g", bad, ref[bad], got[bad]);
+    std::printf("\n");
+}
+
+static int ceilDiv(long long a, int b) { return (int)((a + b - 1) / b); }
+static int grid1d(long long n) { return std::min(ceilDiv(n, 256), 1 << 16); }
+
+// ---------------------------------------------------------------- host references (double)
+
+static void rotate(const double* x, const Vec& sin, const Vec& cos, size_t tab, int d, bool inverse, double* y) {
+    for (int i = 0; i < d; i += 2) {
+        double a = x[i], b = x[i + 1];
+        double c0 = cos[tab + i], c1 = cos[tab + i + 1], s0 = sin[tab + i], s1 = sin[tab + i + 1];
+        if (!inverse) {
+            y[i] = a * c0 - b * s0;
+            y[i + 1] = b * c1 + a * s1;
+        } else {
+            y[i] = a * c0 + b * s1;
+            y[i + 1] = -a * s0 + b * c1;
+        }
+    }
+}
+
+static Vec ropeTable(int n, int width, bool isSin) {
+    Vec t(n * width);
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < width; j++) {
+            double angle = (r % 7) * 0.3 + 0.1 * j;
+            t[r * width + j] = (float)(isSin ? std::sin(angle) : std::cos(angle));
+        }
+    return t;
+}
+
+static double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
+
+// Linear attention forward and backward in double (reference AttentionKernels, contiguous (B, N, C)).
+struct LinearRef {
+    int b, n, c, heads, d;
+    const Vec &q, &k, &v, &s1, &s2, &sin, &cos;
+    DVec out, dq, dk, dv, ds1, ds2;
+
+    void features(size_t qo, bool opp, const double* sig, double* phi) const {
+        for (int i = 0; i < d; i++) {
+            double pos = std::max<double>(q[qo + i], 0), neg = std::max<double>(-q[qo + i], 0);
+            phi[i] = std::exp((opp ? neg : pos) * sig[i]) - 1;
+            phi[d + i] = std::exp((opp ? pos : neg) * sig[d + i]) - 1;
+        }
+    }
+
+    void run(const Vec& dOut) {
+        int dd = 2 * d, half = d / 2;
+        out.assign(q.size(), 0); dq.assign(q.size(), 0); dk.assign(q.size(), 0); dv.assign(q.size(), 0);
+        ds1.assign(heads * dd, 0); ds2.assign(heads * dd, 0);
+        for (int p = 0; p < b; p++)
+            for (int h = 0; h < heads; h++) {
+                DVec sig1(dd), sig2(dd), kappa(n * dd), rotated(n * dd), m(dd, 0), S[2] = {DVec(dd * half, 0), DVec(dd * half, 0)};
+                for (int j = 0; j < dd; j++) { sig1[j] = sigmoid(s1[h * dd + j]); sig2[j] = sigmoid(s2[h * dd + j]); }
+                for (int t = 0; t < n; t++) {
+                    size_t o = ((size_t)p * n + t) * c + h * d;
+                    for (int i = 0; i < d; i++) {
+                        kappa[t * dd + i] = std::exp(std::max<double>(k[o + i], 0)) - 1;
+                        kappa[t * dd + d + i] = std::exp(std::max<double>(-k[o + i], 0)) - 1;
+                    }
+                    for (int j = 0; j < dd; j++) m[j] += kappa[t * dd + j];
+                    rotate(&kappa[t * dd], sin, cos, (size_t)t * dd, dd, false, &rotated[t * dd]);
+                    for (int i = 0; i < dd; i++)
+                        for (int j = 0; j < half; j++) {
+                            S[0][i * half + j] += rotated[t * dd + i] * v[o + j];
+                            S[1][i * half + j] += rotated[t * dd + i] * v[o + half + j];
+                        }
+                }
+                for (auto& x : m) x /= n;
+                for (auto& x : S[0]) x /= n;
+                for (auto& x : S[1]) x /= n;
+                DVec dS[2] = {DVec(dd * half, 0), DVec(dd * half, 0)}, dSig[2] = {DVec(dd, 0), DVec(dd, 0)}, dm(dd, 0);
+                DVec phi(dd), rot(dd), dRot(dd), dPhi(dd);
+                for (int t = 0; t < n; t++) {
+                    size_t o = ((size_t)p * n + t) * c + h * d;
+                    for (int f = 0; f < 2; f++) {
+                        const DVec& sig = f == 0 ? sig1 : sig2;
+                        features(o, f == 1, sig.data(), phi.data());
+                        double z = 1e-6;
+                        for (int j = 0; j < dd; j++) z += phi[j] * m[j];
+                        rotate(phi.data(), sin, cos, (size_t)t * dd, dd, false, rot.data());
+                        double dz = 0;
+                        std::fill(dRot.begin(), dRot.end(), 0.0);
+                        for (int j = 0; j < half; j++) {
+                            double a = 0;
+                            for (int i = 0; i < dd; i++) a += rot[i] * S[f][i * half + j];
+                            out[o + f * half + j] = a / z;
+                            double g = dOut[o + f * half + j];
+                            dz -= g * a / (z * z);
+                            for (int i = 0; i < dd; i++) {
+                                dRot[i] += S[f][i * half + j] * g / z;
+                                dS[f][i * half + j] += rot[i] * g / z;
+                            }
+                        }
+                        rotate(dRot.data(), sin, cos, (size_t)t * dd, dd, true, dPhi.data());
+                        for (int j = 0; j < dd; j++) { dPhi[j] += dz * m[j]; dm[j] += dz * phi[j]; }
+                        for (int i = 0; i < d; i++) {
+                            double qv = q[o + i], pos = std::max(qv, 0.0), neg = std::max(-qv, 0.0);
+                            double x0 = f == 0 ? pos : neg, x1 = f == 0 ? neg : pos;
+                            double g0 = dPhi[i] * (phi[i] + 1), g1 = dPhi[d + i] * (phi[d + i] + 1);
+                            dSig[f][i] += g0 * x0;
+                            dSig[f][d + i] += g1 * x1;
+                            double dx0 = g0 * sig[i], dx1 = g1 * sig[d + i];
+                            double dPos = f == 0 ? dx0 : dx1, dNeg = f == 0 ? dx1 : dx0;
+                            if (qv > 0) dq[o + i] += dPos;
+                            if (qv < 0) dq[o + i] -= dNeg;
+                        }
+                    }
+                }
+                DVec dKr(dd), dKappa(dd);
+                for (int t = 0; t < n; t++) {
+                    size_t o = ((size_t)p * n + t) * c + h * d;
+                    for (int i = 0; i < dd; i++) {
+                        double acc = 0;
+                        for (int j = 0; j < half; j++) acc += dS[0][i * half + j] * v[o + j] + dS[1][i * half + j] * v[o + half + j];
+                        dKr[i] = acc / n;
+                    }
+                    for (int j = 0; j < half; j++) {
+                        double a1 = 0, a2 = 0;
+                        for (int i = 0; i < dd; i++) {
+                            a1 += dS[0][i * half + j] * rotated[t * dd + i];
+                            a2 += dS[1][i * half + j] * rotated[t * dd + i];
+                        }
+                        dv[o + j] = a1 / n;
+                        dv[o + half + j] = a2 / n;
+                    }
+                    rotate(dKr.data(), sin, cos, (size_t)t * dd, dd, true, dKappa.data());
+                    for (int i = 0; i < d; i++) {
+                        double kv = k[o + i];
+                        double gPos = (dKappa[i] + dm[i] / n) * (kappa[t * dd + i] + 1);
+                        double gNeg = (dKappa[d + i] + dm[d + i] / n) * (kappa[t * dd + d + i] + 1);
+                        dk[o + i] = (kv > 0 ? gPos : 0) - (kv < 0 ? gNeg : 0);
+                    }
+                }
+                for (int j = 0; j < dd; j++) {
+                    ds1[h * dd + j] += dSig[0][j] * sig1[j] * (1 - sig1[j]);
+                    ds2[h * dd + j] += dSig[1][j] * sig2[j] * (1 - sig2[j]);
+                }
+            }
+    }
+};
+
+// Softmax attention forward and backward in double (reference AttentionKernels, contiguous (B, N, C)).
+static void softmaxAttentionRef(int b, int n, int c, int heads, const Vec& q, const Vec& k, const Vec& v,
+                                const Vec& sin, const Vec& cos, const Vec& dOut, DVec& out, DVec& dq, DVec& dk,
+                                DVec& dv) {
+    int d = c / heads;
+    double scale = 1 / std::sqrt((double)d);
+    out.assign(q.size(), 0); dq.assign(q.size(), 0); dk.assign(q.size(), 0); dv.assign(q.size(), 0);
+    for (int p = 0; p < b; p++)
+        for (int h = 0; h < heads; h++) {
+            DVec qr(n * d), kr(n * d), P(n * n), dP(n * n), dqr(n * d, 0), dkr(n * d, 0), tmp(d);
+            for (int t = 0; t < n; t++) {
+                size_t o = ((size_t)p * n + t) * c + h * d;
+                for (int e = 0; e < d; e++) tmp[e] = q[o + e];
+                rotate(tmp.data(), sin, cos, (size_t)t * d, d, false, &qr[t * d]);
+                for (int e = 0; e < d; e++) tmp[e] = k[o + e];
+                rotate(tmp.data(), sin, cos, (size_t)t * d, d, false, &kr[t * d]);
+            }
+            for (int i = 0; i < n; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int e = 0; e < d; e++) s += qr[i * d + e] * kr[j * d + e];
+                    P[i * n + j] = scale * s;
+                    mx = std::max(mx, P[i * n + j]);
+                }
+                for (int j = 0; j < n; j++) sum += (P[i * n + j] = std::exp(P[i * n + j] - mx));
+                for (int j = 0; j < n; j++) P[i * n + j] /= sum;
+            }
+            auto at = [&](int t, int e) { return ((size_t)p * n + t) * c + h * d + e; };
+            for (int i = 0; i < n; i++)
+                for (int e = 0; e < d; e++) {
+                    double s = 0;
+                    for (int j = 0; j < n; j++) s += P[i * n + j] * v[at(j, e)];
+                    out[at(i, e)] = s;
+                }
+            for (int i = 0; i < n; i++) {
+                double dot = 0;
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int e = 0; e < d; e++) s += dOut[at(i, e)] * v[at(j, e)];
+                    dP[i * n + j] = s;
+                    dot += s * P[i * n + j];
+                }
+                for (int j = 0; j < n; j++) {
+                    double g = scale * P[i * n + j] * (dP[i * n + j] - dot);
+                    for (int e = 0; e < d; e++) {
+                        dqr[i * d + e] += g * kr[j * d + e];
+                        dkr[j * d + e] += g * qr[i * d + e];
+                    }
+                }
+            }
+            for (int j = 0; j < n; j++)
+                for (int e = 0; e < d; e++) {
+                    double s = 0;
+                    for (int i = 0; i < n; i++) s += P[i * n + j] * dOut[at(i, e)];
+                    dv[at(j, e)] = s;
+                }
+            for (int t = 0; t < n; t++) {
+                rotate(&dqr[t * d], sin, cos, (size_t)t * d, d, true, &dq[at(t, 0)]);
+                rotate(&dkr[t * d], sin, cos, (size_t)t * d, d, true, &dk[at(t, 0)]);
+            }
+        }
+}
+
+// ---------------------------------------------------------------- checks
+
+static void checkPointwise() {
+    int n = 10007;
+    Vec x = randomVec(n, -4, 4), dy = randomVec(n);
+    float *dx_ = dev(x), *ddy = dev(dy), *dout = dev(Vec(n));
+    DVec ref(n);
+    LAUNCH(pf_gelu, grid1d(n), 256, 0)(dx_, dout, n);
+    for (int i = 0; i < n; i++) ref[i] = 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0)));
+    expectClose("pf_gelu", ref, host(dout, n));
+    LAUNCH(pf_gelu_backward, grid1d(n), 256, 0)(dx_, ddy, dout, n);
+    for (int i = 0; i < n; i++) {
+        double xv = x[i];
+        ref[i] = dy[i] * (0.5 * (1 + std::erf(xv / std::sqrt(2.0))) + xv * std::exp(-0.5 * xv * xv) / std::sqrt(2 * M_PI));
+    }
+    expectClose("pf_gelu_backward", ref, host(dout, n));
+    LAUNCH(pf_silu, grid1d(n), 256, 0)(dx_, dout, n);
+    for (int i = 0; i < n; i++) ref[i] = x[i] * sigmoid(x[i]);
+    expectClose("pf_silu", ref, host(dout, n));
+    LAUNCH(pf_silu_backward, grid1d(n), 256, 0)(dx_, ddy, dout, n);
+    for (int i = 0; i < n; i++) { double s = sigmoid(x[i]); ref[i] = dy[i] * s * (1 + x[i] * (1 - s)); }
+    expectClose("pf_silu_backward", ref, host(dout, n));
+
+    int rows = 37, cols = 1001;
+    Vec xs = randomVec(rows * cols, -5, 5), g = randomVec(rows * cols);
+    float *dxs = dev(xs), *dg = dev(g), *dy2 = dev(Vec(rows * cols)), *ddx = dev(Vec(rows * cols));
+    LAUNCH(pf_softmax_rows, rows, 256, 0)(dxs, dy2, rows, cols);
+    DVec y(rows * cols), dxr(rows * cols);
+    for (int r = 0; r < rows; r++) {
+        double mx = -INFINITY, s = 0, dot = 0;
+        for (int j = 0; j < cols; j++) mx = std::max(mx, (double)xs[r * cols + j]);
+        for (int j = 0; j < cols; j++) s += (y[r * cols + j] = std::exp(xs[r * cols + j] - mx));
+        for (int j = 0; j < cols; j++) y[r * cols + j] /= s;
+        for (int j = 0; j < cols; j++) dot += g[r * cols + j] * y[r * cols + j];
+        for (int j = 0; j < cols; j++) dxr[r * cols + j] = y[r * cols + j] * (g[r * cols + j] - dot);
+    }
+    Vec yGot = host(dy2, rows * cols);
+    expectClose("pf_softmax_rows", y, yGot);
+    LAUNCH(pf_softmax_backward_rows, rows, 256, 0)(dy2, dg, ddx, rows, cols);
+    expectClose("pf_softmax_backward_rows", dxr, host(ddx, rows * cols), 1e-5, 1e-3);
+
+    // reduce_to: (3, 5, 7, 6) summed to (1, 5, 1, 6), accumulating onto ones, with a product.
+    int d0 = 3, d1 = 5, d2 = 7, d3 = 6, outSize = d1 * d3;
+    Vec a = randomVec(d0 * d1 * d2 * d3), bb = randomVec(d0 * d1 * d2 * d3), ones(outSize, 1.0f);
+    float *da = dev(a), *db = dev(bb), *dred = dev(ones);
+    LAUNCH(pf_reduce_to, ceilDiv(outSize, 32), dim3(32, 8), 0)(da, db, dred, d0, d1, d2, d3, 1, d1, 1, d3, 1);
+    DVec red(outSize, 1.0);
+    for (int i0 = 0; i0 < d0; i0++) for (int i1 = 0; i1 < d1; i1++) for (int i2 = 0; i2 < d2; i2++)
+        for (int i3 = 0; i3 < d3; i3++) {
+            size_t e = ((size_t)(i0 * d1 + i1) * d2 + i2) * d3 + i3;
+            red[i1 * d3 + i3] += (double)a[e] * bb[e];
+        }
+    expectClose("pf_reduce_to (mulSumTo, accumulate)", red, host(dred, outSize));
+}
+
+static void checkNorms() {
+    int rows = 203, c = 70;
+    float eps = 1e-5f;
+    Vec x = randomVec(rows * c, -2, 3), gamma = randomVec(c), beta = randomVec(c), dy = randomVec(rows * c);
+    Vec dGamma0 = randomVec(c), dBeta0 = randomVec(c);
+    float *dx_ = dev(x), *dgam = dev(gamma), *dbet = dev(beta), *ddy = dev(dy), *dyOut = dev(Vec(rows * c));
+    float *dmean = dev(Vec(rows)), *drstd = dev(Vec(rows)), *ddx = dev(Vec(rows * c));
+    float *ddg = dev(dGamma0), *ddb = dev(dBeta0);
+    LAUNCH(pf_layernorm_forward, ceilDiv(rows, 8), 256, 0)(dx_, dgam, dbet, dyOut, dmean, drstd, rows, c, eps);
+    LAUNCH(pf_layernorm_backward, ceilDiv(rows, 8), 256, 0)(dx_, dgam, dmean, drstd, ddy, ddx, rows, c);
+    LAUNCH(pf_layernorm_param_grads, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dmean, drstd, ddy, ddg, ddb, rows, c);
+    DVec y(rows * c), dxr(rows * c), dg(dGamma0.begin(), dGamma0.end()), dbt(dBeta0.begin(), dBeta0.end());
+    for (int r = 0; r < rows; r++) {
+        double mu = 0, var = 0, mg = 0, mgx = 0;
+        for (int j = 0; j < c; j++) mu += x[r * c + j];
+        mu /= c;
+        for (int j = 0; j < c; j++) var += (x[r * c + j] - mu) * (x[r * c + j] - mu);
+        double rs = 1 / std::sqrt(var / c + eps);
+        for (int j = 0; j < c; j++) {
+            double xh = (x[r * c + j] - mu) * rs, g = dy[r * c + j] * gamma[j];
+            y[r * c + j] = xh * gamma[j] + beta[j];
+            mg += g; mgx += g * xh;
+            dg[j] += dy[r * c + j] * xh; dbt[j] += dy[r * c + j];
+        }
+        mg /= c; mgx /= c;
+        for (int j = 0; j < c; j++) {
+            double xh = (x[r * c + j] - mu) * rs;
+            dxr[r * c + j] = rs * (dy[r * c + j] * gamma[j] - mg - xh * mgx);
+        }
+    }
+    expectClose("pf_layernorm_forward", y, host(dyOut, rows * c));
+    expectClose("pf_layernorm_backward", dxr, host(ddx, rows * c), 1e-5, 1e-3);
+    expectClose("pf_layernorm_param_grads dGamma", dg, host(ddg, c));
+    expectClose("pf_layernorm_param_grads dBeta", dbt, host(ddb, c));
+
+    // BatchNorm train: statistics, apply, backward with batch statistics.
+    Vec rm = randomVec(c), rv = randomVec(c, 0.5f, 1.5f);
+    float *dbm = dev(Vec(c)), *dbr = dev(Vec(c)), *drm = dev(rm), *drv = dev(rv);
+    float *dg2 = dev(dGamma0), *db2 = dev(dBeta0);
+    float momentum = 0.1f;
+    LAUNCH(pf_column_stats, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dbm, dbr, drm, drv, rows, c, eps, momentum);
+    LAUNCH(pf_batchnorm_apply, grid1d((long long)rows * c), 256, 0)(dx_, dbm, dbr, dgam, dbet, dyOut, rows, c, eps, 0);
+    LAUNCH(pf_batchnorm_backward, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dgam, dbm, dbr, ddy, ddx, dg2, db2, rows, c, 1);
+    DVec by(rows * c), bdx(rows * c), rmr(c), rvr(c), bdg(dGamma0.begin(), dGamma0.end()), bdb(dBeta0.begin(), dBeta0.end());
+    for (int j = 0; j < c; j++) {
+        double mu = 0, ss = 0, sg = 0, sgx = 0;
+        for (int r = 0; r < rows; r++) mu += x[r * c + j];
+        mu /= rows;
+        for (int r = 0; r < rows; r++) ss += (x[r * c + j] - mu) * (x[r * c + j] - mu);
+        double rs = 1 / std::sqrt(ss / rows + eps);
+        rmr[j] = (1 - momentum) * rm[j] + momentum * mu;
+        rvr[j] = (1 - momentum) * rv[j] + momentum * ss / (rows - 1);
+        for (int r = 0; r < rows; r++) {
+            double xh = (x[r * c + j] - mu) * rs;
+            by[r * c + j] = xh * gamma[j] + beta[j];
+            sg += dy[r * c + j]; sgx += dy[r * c + j] * xh;
+        }
+        bdg[j] += sgx; bdb[j] += sg;
+        for (int r = 0; r < rows; r++) {
+            double xh = (x[r * c + j] - mu) * rs;
+            bdx[r * c + j] = (dy[r * c + j] - sg / rows - xh * sgx / rows) * gamma[j] * rs;
+        }
+    }
+    expectClose("pf_column_stats runningMean", rmr, host(drm, c));
+    expectClose("pf_column_stats runningVar", rvr, host(drv, c));
+    expectClose("pf_batchnorm_apply (train)", by, host(dyOut, rows * c));
+    expectClose("pf_batchnorm_backward dx", bdx, host(ddx, rows * c), 1e-5, 1e-3);
+    expectClose("pf_batchnorm_backward dGamma", bdg, host(dg2, c));
+    expectClose("pf_batchnorm_backward dBeta", bdb, host(db2, c));
+}
+
+static void checkDepthwise() {
+    int b = 2, h = 9, w = 11, c = 40, k = 5, pad = 2, ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
+    Vec x = randomVec(b * h * w * c), wt = randomVec(c * k * k), bias = randomVec(c), dy = randomVec(b * ho * wo * c);
+    Vec dW0 = randomVec(c * k * k);
+    float *dx_ = dev(x), *dw = dev(wt), *dbias = dev(bias), *ddy = dev(dy), *dyOut = dev(Vec(b * ho * wo * c));
+    float *ddx = dev(Vec(b * h * w * c)), *ddw = dev(dW0);
+    LAUNCH(pf_depthwise_forward, grid1d((long long)b * ho * wo * c), 256, 0)(dx_, dw, dbias, dyOut, b, h, w, c, k, pad);
+    LAUNCH(pf_depthwise_backward_input, grid1d((long long)b * h * w * c), 256, 0)(ddy, dw, ddx, b, h, w, c, k, pad);
+    LAUNCH(pf_depthwise_backward_weight, dim3(ceilDiv(c, 32), k * k), dim3(32, 8), 0)(dx_, ddy, ddw, b, h, w, c, k, pad);
+    DVec y(b * ho * wo * c), dxr(b * h * w * c, 0), dwr(dW0.begin(), dW0.end());
+    for (int n = 0; n < b; n++) for (int oh = 0; oh < ho; oh++) for (int ow = 0; ow < wo; ow++)
+        for (int ch = 0; ch < c; ch++) {
+            size_t o = ((size_t)(n * ho + oh) * wo + ow) * c + ch;
+            double s = bias[ch];
+            for (int i = 0; i < k; i++) for (int j = 0; j < k; j++) {
+                int ih = oh - pad + i, iw = ow - pad + j;
+                if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                size_t xi = ((size_t)(n * h + ih) * w + iw) * c + ch, wi = (ch * k + i) * k + j;
+                s += x[xi] * wt[wi];
+                dxr[xi] += dy[o] * wt[wi];
+                dwr[wi] += dy[o] * x[xi];
+            }
+            y[o] = s;
+        }
+    expectClose("pf_depthwise_forward", y, host(dyOut, y.size()));
+    expectClose("pf_depthwise_backward_input", dxr, host(ddx, dxr.size()));
+    expectClose("pf_depthwise_backward_weight", dwr, host(ddw, dwr.size()));
+}
+
+// Linear attention through the same kernel sequence as the backend, q/k/v as column slices of one (B, N, 4C)
+// buffer (row stride 4C), for head widths 4, 32 and 64.
+static void checkLinearAttention(int b, int n, int c, int heads) {
+    int d = c / heads, dd = 2 * d, ld = 4 * c;
+    Vec qkvg = randomVec((size_t)b * n * ld, -1.5f, 1.5f), s1 = randomVec(heads * dd), s2 = randomVec(heads * dd);
+    Vec q(b * n * c), k(b * n * c), v(b * n * c), dOut = randomVec(b * n * c);
+    for (size_t t = 0; t < (size_t)b * n; t++)
+        for (int j = 0; j < c; j++) {
+            q[t * c + j] = qkvg[t * ld + j];
+            k[t * c + j] = qkvg[t * ld + c + j];
+            v[t * c + j] = qkvg[t * ld + 2 * c + j];
+        }
+    Vec sin = ropeTable(n, dd, true), cos = ropeTable(n, dd, false);
+    Vec ds10 = randomVec(heads * dd), ds20 = randomVec(heads * dd);
+    LinearRef ref{b, n, c, heads, d, q, k, v, s1, s2, sin, cos};
+    ref.run(dOut);
+    for (int i = 0; i < heads * dd; i++) { ref.ds1[i] += ds10[i]; ref.ds2[i] += ds20[i]; }
+
+    float *dqkv = dev(qkvg), *dq_ = dqkv, *dk_ = dqkv + c, *dv_ = dqkv + 2 * c;
+    float *ds1 = dev(s1), *ds2 = dev(s2), *dsin = dev(sin), *dcos = dev(cos), *ddOut = dev(dOut);
+    float *dm = dev(Vec(b * heads * dd)), *dS = dev(Vec((size_t)b * heads * dd * d)), *dout = dev(Vec(b * n * c));
+    float *ddq = dev(Vec(b * n * c)), *ddk = dev(Vec(b * n * c)), *ddv = dev(Vec(b * n * c));
+    float *dts = dev(Vec((size_t)b * heads * n * 4)), *ddS = dev(Vec((size_t)b * heads * dd * d));
+    float *ddm = dev(Vec(b * heads * dd)), *ddSig = dev(Vec(b * heads * 2 * dd));
+    float *dds1 = dev(ds10), *dds2 = dev(ds20);
+    int kvShared = 64 * (8 + d) * 4, tokenShared = (2 * d * (d + 1) + 2 * d + 4 * (9 * d)) * 4, sumShared = 64 * (24 + d) * 4;
+    dim3 sums(b * heads, dd / 4), rows(ceilDiv(n, 16), b * heads);
+    LAUNCH(pf_linear_attention_kv, sums, 128, kvShared)(dk_, ld, dv_, ld, dsin, dcos, dm, dS, b, n, c, heads);
+    LAUNCH(pf_linear_attention_out, rows, 128, tokenShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, dout, c, b, n, c, heads);
+    LAUNCH(pf_linear_attention_dq, rows, 128, tokenShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, ddq, c, dts, b, n, c, heads);
+    LAUNCH(pf_linear_attention_dsum, sums, 128, sumShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, dts, ddS, ddm, ddSig, b, n, c, heads);
+    LAUNCH(pf_linear_attention_dsigma, grid1d(heads * dd), 256, 0)(ddSig, ds1, ds2, dds1, dds2, b, heads, d);
+    LAUNCH(pf_linear_attention_dkv, rows, 128, tokenShared)(dk_, ld, dv_, ld, dsin, dcos, ddS, ddm, ddk, c, ddv, c, b, n, c, heads);
+    CUDA_OK(cudaGetLastError());
+    char name[96];
+    std::snprintf(name, sizeof name, "linear attention out   (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, ref.out, host(dout, ref.out.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "linear attention dq    (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, ref.dq, host(ddq, ref.dq.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "linear attention dk    (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, ref.dk, host(ddk, ref.dk.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "linear attention dv    (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, ref.dv, host(ddv, ref.dv.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "linear attention ds1   (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, ref.ds1, host(dds1, ref.ds1.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "linear attention ds2   (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, ref.ds2, host(dds2, ref.ds2.size()), 1e-5, 1e-3);
+}
+
+static void checkSoftmaxAttention(int b, int n, int c, int heads) {
+    int d = c / heads, ld = 4 * c;
+    Vec qkvo = randomVec((size_t)b * n * ld, -1.5f, 1.5f), dOut = randomVec(b * n * c);
+    Vec q(b * n * c), k(b * n * c), v(b * n * c);
+    for (size_t t = 0; t < (size_t)b * n; t++)
+        for (int j = 0; j < c; j++) {
+            q[t * c + j] = qkvo[t * ld + j];
+            k[t * c + j] = qkvo[t * ld + c + j];
+            v[t * c + j] = qkvo[t * ld + 2 * c + j];
+        }
+    Vec sin = ropeTable(n, d, true), cos = ropeTable(n, d, false);
+    DVec out, dq, dk, dv;
+    softmaxAttentionRef(b, n, c, heads, q, k, v, sin, cos, dOut, out, dq, dk, dv);
+    float *dqkv = dev(qkvo), *dq_ = dqkv, *dk_ = dqkv + c, *dv_ = dqkv + 2 * c;
+    float *dsin = dev(sin), *dcos = dev(cos), *ddOut = dev(dOut), *dout = dev(Vec(b * n * c));
+    float *dlse = dev(Vec(b * heads * n)), *ddelta = dev(Vec(b * heads * n));
+    float *ddq = dev(Vec(b * n * c)), *ddk = dev(Vec(b * n * c)), *ddv = dev(Vec(b * n * c));
+    int shared = 2 * 64 * d * 4 + 2 * 64 * 4;
+    dim3 grid(ceilDiv(n, 64), b * heads);
+    if (d <= 32) {
+        LAUNCH(pf_softmax_attention_forward_d32, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dq_d32, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, ddOut, c, ddq, c, ddelta, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dkv_d32, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dlse, ddelta, ddOut, c, ddk, c, ddv, c, b, n, c, heads);
+    } else {
+        LAUNCH(pf_softmax_attention_forward_d64, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dq_d64, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dout, c, dlse, ddOut, c, ddq, c, ddelta, b, n, c, heads);
+        LAUNCH(pf_softmax_attention_backward_dkv_d64, grid, 64, shared)(dq_, ld, dk_, ld, dv_, ld, dsin, dcos, dlse, ddelta, ddOut, c, ddk, c, ddv, c, b, n, c, heads);
+    }
+    CUDA_OK(cudaGetLastError());
+    char name[96];
+    std::snprintf(name, sizeof name, "softmax attention out (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, out, host(dout, out.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "softmax attention dq  (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, dq, host(ddq, dq.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "softmax attention dk  (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, dk, host(ddk, dk.size()), 1e-5, 1e-3);
+    std::snprintf(name, sizeof name, "softmax attention dv  (b%d n%d c%d h%d)", b, n, c, heads);
+    expectClose(name, dv, host(ddv, dv.size()), 1e-5, 1e-3);
+}
+
+static void checkLossAndOptimizer() {
+    int b = 5, k = 1000;
+    Vec logits = randomVec(b * k, -8, 8), targets(b * k, 0.0001f);
+    for (int r = 0; r < b; r++) targets[r * k + (r * 37) % k] = 0.9f;
+    float *dl = dev(logits), *dt = dev(targets), *dg = dev(Vec(b * k));
+    double* drow;
+    CUDA_OK(cudaMalloc(&drow, b * sizeof(double)));
+    LAUNCH(pf_cross_entropy, b, 256, 0)(dl, dt, dg, drow, b, k);
+    std::vector<double> rowLoss(b);
+    CUDA_OK(cudaMemcpy(rowLoss.data(), drow, b * sizeof(double), cudaMemcpyDeviceToHost));
+    DVec lossRef(b), gref(b * k);
+    for (int r = 0; r < b; r++) {
+        double mx = -INFINITY, s = 0, ts = 0, loss = 0;
+        for (int j = 0; j < k; j++) mx = std::max(mx, (double)logits[r * k + j]);
+        for (int j = 0; j < k; j++) s += std::exp(logits[r * k + j] - mx);
+        double lse = mx + std::log(s);
+        for (int j = 0; j < k; j++) { loss += targets[r * k + j] * (lse - logits[r * k + j]); ts += targets[r * k + j]; }
+        lossRef[r] = loss;
+        for (int j = 0; j < k; j++) gref[r * k + j] = (std::exp(logits[r * k + j] - lse) * ts - targets[r * k + j]) / b;
+    }
+    expectClose("pf_cross_entropy rowLoss", lossRef, Vec(rowLoss.begin(), rowLoss.end()), 1e-7, 1e-7);
+    expectClose("pf_cross_entropy dLogits", gref, host(dg, b * k));
+
+    int n = 5003;
+    Vec p = randomVec(n), g = randomVec(n), m = randomVec(n, -0.1f, 0.1f), v = randomVec(n, 0, 0.01f);
+    float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, wd = 0.05f;
+    long step = 7;
+    float decay = (float)(1 - (double)lr * wd), stepSize = (float)(lr / (1 - std::pow(beta1, step)));
+    float c2 = (float)std::sqrt(1 - std::pow(beta2, step));
+    float *dp = dev(p), *dgr = dev(g), *dm = dev(m), *dv = dev(v);
+    LAUNCH(pf_adamw, grid1d(n), 256, 0)(dp, dgr, dm, dv, n, decay, stepSize, c2, beta1, beta2, eps);
+    DVec pr(n);
+    for (int i = 0; i < n; i++) {
+        float pi = p[i] * decay, mi = m[i] * beta1 + g[i] * (1 - beta1), vi = v[i] * beta2 + g[i] * g[i] * (1 - beta2);
+        pr[i] = pi - mi / (std::sqrt(vi) / c2 + eps) * stepSize;
+    }
+    expectClose("pf_adamw param", pr, host(dp, n), 1e-6, 1e-6);
+}
+
+int main() {
+    int device = 0;
+    cudaDeviceProp prop;
+    CUDA_OK(cudaGetDeviceProperties(&prop, device));
+    std::printf("kernel self-test on %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+    checkPointwise();
+    checkNorms();
+    checkDepthwise();
+    checkLossAndOptimizer();
+    checkLinearAttention(2, 37, 8, 2);     // d = 4
+    checkLinearAttention(2, 300, 64, 2);   // d = 32, several token tiles
+    checkLinearAttention(1, 70, 128, 2);   // d = 64
+    checkSoftmaxAttention(2, 37, 8, 2);    // d = 4
+    checkSoftmaxAttention(2, 150, 160, 5); // d = 32, several tiles, partial last tile
+    checkSoftmaxAttention(1, 70, 128, 2);  // d = 64
+    std::printf("%s: %d of %d checks passed\n", failures == 0 ? "PASS" : "FAIL", checks - failures, checks);
+    return failures == 0 ? 0 : 1;
+}

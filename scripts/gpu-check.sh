@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The one-command GPU check of the CUDA backend: the parity tests on `cuda`, then the GPU benchmarks, then a summary
+# table (printed last). Runs from already-built jars with a given Java runtime: no Maven, no network.
+#
+#   bash gpu-pack/gpu-check.sh [--java DIR] [--backend cuda|cpu] [--quick] [--seconds S] [--skip-tests] [--skip-bench]
+#
+# The pack comes from `scripts/gpu-pack.sh` (run where the project builds); this script is copied into it and
+# also works from scripts/ next to a gpu-pack/ folder. Java: --java DIR, else the pack's jre/, else JAVA_HOME.
+# Without a GPU (no nvidia-smi, or no device) it says so, and runs everything on `cpu` with --quick benchmarks,
+# which shows the harness works; the cuda skip reasons are still shown by one extra test run.
+# Logs go to gpu-results/<time>/ next to the pack (override with RESULTS=...). Extra JVM options: JAVA_OPTS.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+PACK=${GPU_PACK:-$HERE}
+[ -d "$PACK/lib" ] || PACK=$HERE/../gpu-pack
+[ -d "$PACK/lib" ] || { echo "gpu-check: no pack at $HERE or $HERE/../gpu-pack; build it with scripts/gpu-pack.sh" >&2; exit 2; }
+PACK=$(cd "$PACK" && pwd)
+
+JAVA_DIR="" BACKEND="" QUICK="" SECONDS_PER_BENCH=10 RUN_TESTS=1 RUN_BENCH=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --java) JAVA_DIR=$2; shift ;;
+    --backend) BACKEND=$2; shift ;;
+    --quick) QUICK=--quick ;;
+    --seconds) SECONDS_PER_BENCH=$2; shift ;;
+    --skip-tests) RUN_TESTS=0 ;;
+    --skip-bench) RUN_BENCH=0 ;;
+    *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$JAVA_DIR" ]; then
+  if [ -x "$PACK/jre/bin/java" ]; then JAVA_DIR=$PACK/jre; else JAVA_DIR=${JAVA_HOME:-}; fi
+fi
+JAVA=$JAVA_DIR/bin/java
+[ -x "$JAVA" ] || { echo "gpu-check: no java at $JAVA (give --java DIR or JAVA_HOME)" >&2; exit 2; }
+
+# ---------------------------------------------------------------- the machine
+GPU="none"
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -n 1)
+fi
+if [ -z "$BACKEND" ]; then
+  if [ "$GPU" = none ]; then BACKEND=cpu; else BACKEND=cuda; fi
+fi
+if [ "$GPU" = none ]; then
+  echo "================================================================================"
+  echo "gpu-check: NO GPU on this machine (nvidia-smi missing or reports no device)."
+  echo "gpu-check: running the tests on '$BACKEND' to show the harness works; cuda results below are NOT GPU results."
+  echo "================================================================================"
+  [ "$BACKEND" = cpu ] && QUICK=--quick
+fi
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS=${RESULTS:-$PACK/../gpu-results/$STAMP}
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+CP="$PACK/lib/*:$PACK/tests/*"
+# The golden folder the test reads: the pack's module files plus, when present, the whole-model files carried
+# beside the pack (gpu-pack-golden/), linked into one folder.
+GOLDEN_DIR=$RESULTS/golden
+mkdir -p "$GOLDEN_DIR"
+for f in "$PACK"/golden/*.safetensors "$PACK"-golden/*.safetensors; do [ -f "$f" ] && ln -sf "$f" "$GOLDEN_DIR/"; done
+[ -d "$PACK-golden" ] || echo "gpu-check: no $PACK-golden/ beside the pack: the b0 eval and train-step golden tests are not run"
+FLAGS=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC ${JAVA_OPTS:-})
+echo "gpu-check: pack $PACK ($(head -n 1 "$PACK/PACK.txt" 2>/dev/null))"
+echo "gpu-check: java $("$JAVA" -version 2>&1 | head -n 1), backend $BACKEND, GPU: $GPU, logs $RESULTS"
+
+declare -a ROWS=()
+row() { ROWS+=("$(printf '%-44s %s' "$1" "$2")"); }
+
+# One JUnit console run; its counts become a summary row.
+junit() { # name, then JVM -D options and launcher selectors
+  local name=$1; shift
+  local props=() sel=()
+  for a in "$@"; do case "$a" in -D*) props+=("$a") ;; *) sel+=("$a") ;; esac; done
+  echo; echo "---- tests: $name"
+  "$JAVA" "${FLAGS[@]}" "${props[@]}" -cp "$CP" org.junit.platform.console.ConsoleLauncher execute \
+      --disable-banner --details=tree --details-theme=ascii "${sel[@]}" > "$RESULTS/$name.log" 2>&1
+  local rc=$?
+  # A launcher that could not start prints no summary: show how it failed.
+  grep -q "tests successful" "$RESULTS/$name.log" || tail -n 15 "$RESULTS/$name.log"
+  grep -E "SKIPPED|\[parity\]|✘|\[X\]|tests (successful|failed|aborted|skipped)" "$RESULTS/$name.log" | head -n 40
+  local ok fail abort skip
+  ok=$(sed -n 's/.*\[ *\([0-9]*\) tests successful.*/\1/p' "$RESULTS/$name.log" | tail -n 1)
+  fail=$(sed -n 's/.*\[ *\([0-9]*\) tests failed.*/\1/p' "$RESULTS/$name.log" | tail -n 1)
+  abort=$(sed -n 's/.*\[ *\([0-9]*\) tests aborted.*/\1/p' "$RESULTS/$name.log" | tail -n 1)
+  skip=$(sed -n 's/.*\[ *\([0-9]*\) tests skipped.*/\1/p' "$RESULTS/$name.log" | tail -n 1)
+  local verdict="PASS"
+  [ "$rc" -ne 0 ] && verdict="FAIL (exit $rc)"
+  [ "${ok:-0}" -eq 0 ] && [ "$rc" -eq 0 ] && verdict="SKIPPED"
+  row "test $name" "$verdict: ${ok:-?} passed, ${fail:-?} failed, $(( ${abort:-0} + ${skip:-0} )) skipped  [$name.log]"
+  [ "$rc" -eq 0 ] || FAILED=1
+}
+FAILED=0
+
+if [ "$RUN_TESTS" = 1 ]; then
+  junit pool-unit --select-class=dev.polaformer.cuda.DeviceMemoryTest
+  junit "op-parity-$BACKEND" -Dpolaformer.parity.backend="$BACKEND" \
+      --select-class=dev.polaformer.numerics.cpu.PointwiseParityTest \
+      --select-class=dev.polaformer.numerics.cpu.NormalizationParityTest \
+      --select-class=dev.polaformer.numerics.cpu.ConvolutionParityTest \
+      --select-class=dev.polaformer.numerics.cpu.AttentionParityTest
+  junit "golden-$BACKEND" -Dpolaformer.golden.backends="$BACKEND" -Dpolaformer.golden.dir="$GOLDEN_DIR" \
+      --select-class=dev.polaformer.golden.GoldenParityTest
+  if [ "$BACKEND" != cuda ]; then
+    # Shows that, and why, cuda cannot run here: every test reported skipped with the provider's reason.
+    junit op-parity-cuda-availability -Dpolaformer.parity.backend=cuda \
+        --select-class=dev.polaformer.numerics.cpu.PointwiseParityTest
+  fi
+fi
+
+if [ "$RUN_BENCH" = 1 ]; then
+  echo; echo "---- benchmarks on $BACKEND ${QUICK:+(quick: small batches and images, a harness check only)}"
+  "$JAVA" "${FLAGS[@]}" -Dpolaformer.backend="$BACKEND" -cp "$CP" dev.polaformer.bench.DeviceBenchmark \
+      $QUICK --seconds "$SECONDS_PER_BENCH" 2>&1 | tee "$RESULTS/bench.log" | grep -v "^WARNING: Using incubator"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { row "benchmarks" "FAIL (see bench.log)"; FAILED=1; }
+  while read -r _ name rest; do row "$name" "$rest"; done < <(grep '^RESULT ' "$RESULTS/bench.log")
+fi
+
+echo
+echo "================================ summary ================================"
+printf '%-44s %s\n' "machine" "GPU: $GPU"
+printf '%-44s %s\n' "backend" "$BACKEND$( [ -n "$QUICK" ] && echo ' (quick benchmarks)')"
+grep -m1 '^backend: ' "$RESULTS/bench.log" 2>/dev/null | cut -c10- | sed 's/^/described                                    /'
+for r in "${ROWS[@]}"; do echo "$r"; done
+echo "logs                                         $RESULTS"
+exit $FAILED
