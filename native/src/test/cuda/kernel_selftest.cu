@@ -528,6 +528,93 @@ static void checkSoftmaxAttention(int b, int n, int c, int heads) {
     expectClose(name, dv, host(ddv, dv.size()), 1e-5, 1e-3);
 }
 
+
+static void checkLayoutsAndPooling() {
+    // Broadcast add / multiply: a (2, 3, 5, 6) with b (2, 1, 1, 6) → strides (6, 0, 0, 1).
+    int d0 = 2, d1 = 3, d2 = 5, d3 = 6, n = d0 * d1 * d2 * d3;
+    Vec a = randomVec(n), bv = randomVec(d0 * d3);
+    float *da = dev(a), *db = dev(bv), *dout = dev(Vec(n));
+    DVec add(n), mul(n);
+    for (int i = 0; i < n; i++) {
+        int i3 = i % d3, i0 = i / (d1 * d2 * d3);
+        add[i] = a[i] + bv[i0 * d3 + i3];
+        mul[i] = (double)a[i] * bv[i0 * d3 + i3];
+    }
+    LAUNCH(pf_broadcast_add, grid1d(n), 256, 0)(da, db, dout, d0, d1, d2, d3, d3, 0, 0, 1);
+    expectClose("pf_broadcast_add", add, host(dout, n));
+    LAUNCH(pf_broadcast_mul, grid1d(n), 256, 0)(da, db, da, d0, d1, d2, d3, d3, 0, 0, 1); // in place
+    expectClose("pf_broadcast_mul (in place)", mul, host(da, n));
+
+    // copy_strided: the middle C of (2, 7, 3C) rows into a contiguous (2, 7, C).
+    int b = 2, t = 7, c = 9;
+    Vec src = randomVec(b * t * 3 * c);
+    float *ds = dev(src), *dd = dev(Vec(b * t * c));
+    LAUNCH(pf_copy_strided, grid1d(b * t * c), 256, 0)(ds + c, dd, 1, b, t, c, 0, t * 3 * c, 3 * c, 1, 0, t * c, c, 1);
+    DVec copy(b * t * c);
+    for (int r = 0; r < b * t; r++) for (int j = 0; j < c; j++) copy[r * c + j] = src[r * 3 * c + c + j];
+    expectClose("pf_copy_strided", copy, host(dd, copy.size()), 0, 0);
+
+    // RoPE forward and its transpose over (2, 7, 12) with width-6 tables (two groups a token).
+    int rc = 12, width = 6;
+    Vec x = randomVec(b * t * rc), sin = ropeTable(t, width, true), cos = ropeTable(t, width, false);
+    float *dx_ = dev(x), *dsin = dev(sin), *dcos = dev(cos), *dy = dev(Vec(b * t * rc));
+    DVec fwd(b * t * rc), inv(b * t * rc), tmp(width);
+    for (int p = 0; p < b; p++) for (int tok = 0; tok < t; tok++) for (int g = 0; g < rc; g += width) {
+        size_t o = ((size_t)p * t + tok) * rc + g;
+        for (int e = 0; e < width; e++) tmp[e] = x[o + e];
+        rotate(tmp.data(), sin, cos, (size_t)tok * width, width, false, &fwd[o]);
+        rotate(tmp.data(), sin, cos, (size_t)tok * width, width, true, &inv[o]);
+    }
+    LAUNCH(pf_rope, grid1d(b * t * rc / 2), 256, 0)(dx_, dy, dsin, dcos, b, t, rc, width);
+    expectClose("pf_rope", fwd, host(dy, fwd.size()));
+    LAUNCH(pf_rope_backward, grid1d(b * t * rc / 2), 256, 0)(dx_, dx_, dsin, dcos, b, t, rc, width); // in place
+    expectClose("pf_rope_backward (in place)", inv, host(dx_, inv.size()));
+
+    // Average pool and its backward over (2, 49, 300).
+    int pn = 49, pc = 300;
+    Vec px = randomVec(b * pn * pc), pdy = randomVec(b * pc);
+    float *dpx = dev(px), *dpy = dev(Vec(b * pc)), *dpdy = dev(pdy), *dpdx = dev(Vec(b * pn * pc));
+    LAUNCH(pf_avgpool, dim3(ceilDiv(pc, 256), b), 256, 0)(dpx, dpy, b, pn, pc);
+    LAUNCH(pf_avgpool_backward, grid1d(b * pn * pc), 256, 0)(dpdy, dpdx, b, pn, pc);
+    DVec pool(b * pc, 0), poolBack(b * pn * pc);
+    for (int p = 0; p < b; p++) for (int tok = 0; tok < pn; tok++) for (int ch = 0; ch < pc; ch++) {
+        pool[p * pc + ch] += px[((size_t)p * pn + tok) * pc + ch] / (double)pn;
+        poolBack[((size_t)p * pn + tok) * pc + ch] = pdy[p * pc + ch] / (double)pn;
+    }
+    expectClose("pf_avgpool", pool, host(dpy, pool.size()));
+    expectClose("pf_avgpool_backward", poolBack, host(dpdx, poolBack.size()));
+
+    // Sum of squares in double partials, as CudaKernels launches it.
+    int sn = 100003, parts = std::max(1, std::min(1024, ceilDiv(sn, 16 * 256)));
+    Vec sx = randomVec(sn);
+    float* dsx = dev(sx);
+    double* dparts;
+    CUDA_OK(cudaMalloc(&dparts, parts * sizeof(double)));
+    LAUNCH(pf_sum_squares, parts, 256, 0)(dsx, dparts, sn);
+    std::vector<double> got(parts);
+    CUDA_OK(cudaDeviceSynchronize());
+    CUDA_OK(cudaMemcpy(got.data(), dparts, parts * sizeof(double), cudaMemcpyDeviceToHost));
+    double total = 0, ref = 0;
+    for (double g : got) total += g;
+    for (float v : sx) ref += (double)v * v;
+    expectClose("pf_sum_squares", DVec{ref}, Vec{(float)total}, 1e-7, 1e-7);
+
+    // Filter layouts: (O, I, kh, kw) → (O, kh, kw, I), and the gradient added back.
+    int o = 8, in = 3, kh = 3, kw = 5, fn = o * in * kh * kw;
+    Vec f = randomVec(fn), acc = randomVec(fn);
+    float *df = dev(f), *dohwi = dev(Vec(fn)), *dacc = dev(acc);
+    LAUNCH(pf_filter_oihw_to_ohwi, grid1d(fn), 256, 0)(df, dohwi, o, in, kh, kw);
+    LAUNCH(pf_filter_ohwi_add_to_oihw, grid1d(fn), 256, 0)(dohwi, dacc, o, in, kh, kw);
+    DVec ohwi(fn), back(fn);
+    for (int co = 0; co < o; co++) for (int ci = 0; ci < in; ci++) for (int y = 0; y < kh; y++) for (int xx = 0; xx < kw; xx++) {
+        size_t oihw = ((size_t)(co * in + ci) * kh + y) * kw + xx, ohwiIdx = ((size_t)(co * kh + y) * kw + xx) * in + ci;
+        ohwi[ohwiIdx] = f[oihw];
+        back[oihw] = (double)acc[oihw] + f[oihw];
+    }
+    expectClose("pf_filter_oihw_to_ohwi", ohwi, host(dohwi, fn), 0, 0);
+    expectClose("pf_filter_ohwi_add_to_oihw", back, host(dacc, fn));
+}
+
 static void checkLossAndOptimizer() {
     int b = 5, k = 1000;
     Vec logits = randomVec(b * k, -8, 8), targets(b * k, 0.0001f);
@@ -574,6 +661,7 @@ int main() {
     std::printf("kernel self-test on %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
     checkPointwise();
     checkNorms();
+    checkLayoutsAndPooling();
     checkDepthwise();
     checkLossAndOptimizer();
     checkLinearAttention(2, 37, 8, 2);     // d = 4

@@ -2,6 +2,7 @@ package dev.polaformer.cuda;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One typed method per kernel of {@code native/src/main/cuda/*.cu}: each computes the launch geometry and passes
@@ -24,8 +25,26 @@ import java.util.Arrays;
  *   <li>A call with no work (a zero size) launches nothing: CUDA rejects an empty grid.</li>
  * </ul>
  * Thread-safe: it holds no state besides the launcher.
+ *
+ * <h2>The kernel module</h2>
+ * All kernels are one module. The {@code native} jar carries it as {@link #FATBIN_RESOURCE} (sm_80 and sm_90
+ * SASS, compute_90 PTX; only when nvcc was present at build time) and as sources under
+ * {@link #SOURCE_RESOURCE_DIR}. Where no image fits the device, NVRTC compiles {@link #MAIN_SOURCE} with every
+ * file of {@link #HEADER_SOURCES} passed as a header under its own name, options {@code --std=c++17
+ * --gpu-architecture=sm_XY}; NVRTC opens {@code libnvrtc-builtins.so.13.*} by soname, so that library must be
+ * loaded (by absolute path) before the first compile unless it is on the loader's path.
  */
 public final class CudaKernels {
+    /** The prebuilt image, a class-path resource of the {@code native} jar. */
+    public static final String FATBIN_RESOURCE = "dev/polaformer/cuda/polaformer_kernels.fatbin";
+    /** Where the kernel sources are, as class-path resources. */
+    public static final String SOURCE_RESOURCE_DIR = "dev/polaformer/cuda/kernels/";
+    /** The translation unit that includes every kernel family. */
+    public static final String MAIN_SOURCE = "polaformer_kernels.cu";
+    /** The files {@link #MAIN_SOURCE} includes, to pass to NVRTC as headers under these names. */
+    public static final List<String> HEADER_SOURCES = List.of("pf_common.cuh", "pointwise.cu", "norm.cu",
+            "depthwise.cu", "optimizer.cu", "attention_linear.cu", "attention_softmax.cu");
+
     /** Threads per block of the one-dimensional (elementwise) kernels. */
     static final int BLOCK = 256;
     /** Elementwise grids are capped here; the kernels loop with a grid stride beyond it. */

@@ -349,6 +349,19 @@ class CudaKernelsSignatureTest {
     }
 
     @Test
+    void theModuleListsEverySourceFile() {
+        Set<String> files = new TreeSet<>();
+        for (Path p : sources()) files.add(p.getFileName().toString());
+        Set<String> listed = new TreeSet<>(CudaKernels.HEADER_SOURCES);
+        listed.add(CudaKernels.MAIN_SOURCE);
+        assertEquals(files, listed, "CudaKernels.HEADER_SOURCES + MAIN_SOURCE against native/src/main/cuda");
+        String main = read(sources().stream().filter(p -> p.endsWith(CudaKernels.MAIN_SOURCE)).findFirst().orElseThrow());
+        for (String h : CudaKernels.HEADER_SOURCES) {
+            if (h.endsWith(".cu")) assertTrue(main.contains("#include \"" + h + "\""), CudaKernels.MAIN_SOURCE + " includes " + h);
+        }
+    }
+
+    @Test
     void noWorkLaunchesNothing() {
         List<String> launched = new ArrayList<>();
         CudaKernels k = new CudaKernels((name, gx, gy, gz, bx, by, bz, shared, args) -> launched.add(name));

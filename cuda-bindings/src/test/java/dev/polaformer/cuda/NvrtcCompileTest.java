@@ -37,8 +37,7 @@ import org.junit.jupiter.api.Test;
  */
 class NvrtcCompileTest {
     private static final String LIB = "libnvrtc.so.13";
-    private static final List<String> FAMILIES = List.of("pf_common.cuh", "pointwise.cu", "norm.cu", "depthwise.cu",
-            "optimizer.cu", "attention_linear.cu", "attention_softmax.cu");
+    private static final List<String> FAMILIES = CudaKernels.HEADER_SOURCES;
 
     private static List<Path> searchPlaces() {
         List<Path> places = new ArrayList<>();
@@ -101,11 +100,11 @@ class NvrtcCompileTest {
                 headers.setAtIndex(ADDRESS, i, arena.allocateFrom(Files.readString(dir.resolve(FAMILIES.get(i)))));
                 names.setAtIndex(ADDRESS, i, arena.allocateFrom(FAMILIES.get(i)));
             }
-            MemorySegment main = arena.allocateFrom(Files.readString(dir.resolve("polaformer_kernels.cu")));
+            MemorySegment main = arena.allocateFrom(Files.readString(dir.resolve(CudaKernels.MAIN_SOURCE)));
 
             for (String arch : List.of("compute_80", "sm_90")) {
                 MemorySegment prog = arena.allocate(ADDRESS);
-                int status = (int) create.invokeExact(prog, main, arena.allocateFrom("polaformer_kernels.cu"),
+                int status = (int) create.invokeExact(prog, main, arena.allocateFrom(CudaKernels.MAIN_SOURCE),
                         FAMILIES.size(), headers, names);
                 assertEquals(0, status, "nvrtcCreateProgram");
                 MemorySegment handle = prog.get(ADDRESS, 0);
