@@ -233,7 +233,7 @@ final class KernelModule implements KernelLauncher {
      * Compiles the module's one translation unit to a CUBIN for {@code arch}, the family files it includes passed
      * as NVRTC headers under their file names; a failed compile's message carries NVRTC's log.
      */
-    private static byte[] compile(String name, String source, Map<String, String> headers, String arch) {
+    static byte[] compile(String name, String source, Map<String, String> headers, String arch) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment progOut = arena.allocate(ValueLayout.ADDRESS);
             MemorySegment texts = arena.allocate(ValueLayout.ADDRESS, Math.max(1, headers.size()));
