@@ -34,6 +34,11 @@ public abstract class ArrayBackend implements Backend {
     }
 
     @Override
+    public Tensor constant(Tensor values) {
+        return memory.constant(values);
+    }
+
+    @Override
     public void trim() {
         memory.trim();
     }

@@ -51,6 +51,19 @@ public interface Backend {
     /** Returns pooled, currently unused memory to the system. */
     default void trim() {}
 
+    /**
+     * A copy of {@code values} that the caller promises never to change: inference weights. A backend may keep,
+     * next to it, the layout its kernels read fastest ({@code cpu}: {@code matmul}'s right operand and
+     * {@code conv2d}'s weight already packed into GEMM panels), built on first use and reused by every later
+     * call, where an ordinary tensor is re-packed on every call. Ops read it like any tensor; writing it through
+     * {@link Storage#write} fails. The default is a plain copy. The caller owns (closes) it.
+     */
+    default Tensor constant(Tensor values) {
+        Tensor t = empty(values.shape());
+        copy(values, t);
+        return t;
+    }
+
     // ================================================================ matrix multiply
 
     /**

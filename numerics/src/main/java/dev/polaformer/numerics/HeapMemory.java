@@ -49,6 +49,15 @@ public final class HeapMemory {
         return Tensor.owning(new HeapStorage(backendId, a, this::give), shape);
     }
 
+    /** A constant copy of {@code values} (see {@link Backend#constant}); contiguous, its own storage. */
+    public Tensor constant(Tensor values) {
+        float[] a = new float[values.size()];
+        int[] shape = values.shape();
+        Tensor staging = Tensor.owning(new HeapStorage(backendId, a, null), shape);
+        copy(values, staging);
+        return Tensor.owning(new HeapStorage(backendId, a, null, true), shape);
+    }
+
     public Tensor fromArray(float[] values, int... shape) {
         if (Shapes.checkedSize(shape) != values.length) {
             throw new IllegalArgumentException("fromArray: " + values.length + " values do not fill shape " + Arrays.toString(shape));
