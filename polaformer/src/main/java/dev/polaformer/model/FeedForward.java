@@ -30,7 +30,7 @@ public final class FeedForward extends Module {
         Tensor g = pass.empty(b, h, w, hidden);
         backend.gelu(u, g.reshape(u.shape()));
         Tensor local = dwconv.forward(g, pass);
-        backend.add(local, g, local);
+        if (!pass.folded(dwconv)) backend.add(local, g, local);
         Tensor y = fc2.forward(local, pass);
         pass.save(new Saved(u));
         pass.done(u);

@@ -23,6 +23,7 @@ import java.util.Map;
  *       {@code y = (x − mean)·s + beta} with {@code s = gamma / sqrt(var + eps)}, so it becomes part of the
  *       convolution: {@code W'[co] = W[co]·s[co]}, {@code b' = (b − mean)·s + beta} (computed in double). The
  *       normalisation pass over the activations disappears.</li>
+ *   <li><b>Layer scales and depthwise residuals folded</b> into the weights next to them ({@link #foldBlocks}).</li>
  *   <li><b>Planned memory</b> ({@link #pass}). A forward of a given input shape asks for the same intermediates in
  *       the same order every time. The first pass of a shape records them, reusing a released buffer for a later
  *       request of the same size as the heap pool would; later passes of that shape get exactly those tensors
@@ -36,7 +37,8 @@ public final class InferencePlan implements AutoCloseable {
     private final PolaFormer model;
     private final Backend backend;
     private final Map<Parameter, Tensor> constants = new IdentityHashMap<>();
-    private final Map<BatchNorm2d, Boolean> folded = new IdentityHashMap<>();
+    /** Modules whose work the prepared weights of a neighbour took over (see {@link Pass#folded}). */
+    private final Map<Module, Boolean> folded = new IdentityHashMap<>();
     private final Map<List<Integer>, Memory> memories = new java.util.HashMap<>();
     private boolean inUse;
 
@@ -50,6 +52,7 @@ public final class InferencePlan implements AutoCloseable {
         InferencePlan p = new InferencePlan(model);
         try {
             model.forEachConvThenNorm(p::fold);
+            p.foldBlocks(model);
             p.constantWeights(model);
         } catch (RuntimeException e) {
             p.close();
@@ -101,9 +104,56 @@ public final class InferencePlan implements AutoCloseable {
         return t != null ? t : p.value();
     }
 
-    /** Whether {@code n} is folded into the convolution before it (so it passes its input through). */
-    boolean isFolded(BatchNorm2d n) {
-        return folded.containsKey(n);
+    /** Whether the prepared weights took over {@code m}'s work: see {@link Pass#folded}. */
+    boolean isFolded(Module m) {
+        return folded.containsKey(m);
+    }
+
+    /**
+     * In every block: the layer scales {@code gamma_1}, {@code gamma_2} go into the last linear of their branch
+     * ({@code attn.proj}, {@code ffn.fc2}: row {@code c} of the weight and the bias times {@code gamma[c]}), and
+     * the residuals around the two depthwise convolutions ({@code x + pos(x)}, {@code g + dwconv(g)}) into their
+     * centre taps (+1): a depthwise convolution plus its input is the same convolution with the centre weight one
+     * larger. Four passes over the activations per block go.
+     */
+    private void foldBlocks(Module m) {
+        if (m instanceof Block b) {
+            if (b.gamma1 != null && b.gamma2 != null) {
+                scaleRows(b.attn.proj, b.gamma1.toArray());
+                scaleRows(b.ffn.fc2, b.gamma2.toArray());
+                folded.put(b, Boolean.TRUE);
+            }
+            addIdentity(b.pos);
+            addIdentity(b.ffn.dwconv);
+            return;
+        }
+        for (Module child : m.children()) foldBlocks(child);
+    }
+
+    private void scaleRows(Linear l, float[] gamma) {
+        float[] w = l.weight.toArray(), b = l.bias.toArray();
+        for (int o = 0; o < l.out; o++) {
+            for (int i = o * l.in; i < (o + 1) * l.in; i++) w[i] *= gamma[o];
+            b[o] *= gamma[o];
+        }
+        keep(l.weight, w);
+        keep(l.bias, b);
+    }
+
+    private void addIdentity(DepthwiseConv2d conv) {
+        float[] w = conv.weight.toArray();
+        int taps = conv.kernel * conv.kernel, centre = conv.kernel / 2 * conv.kernel + conv.kernel / 2;
+        for (int c = 0; c < conv.channels; c++) w[c * taps + centre] += 1f;
+        keep(conv.weight, w);
+        folded.put(conv, Boolean.TRUE);
+    }
+
+    /** Keeps {@code values} as the constant that passes read for {@code p}. */
+    private void keep(Parameter p, float[] values) {
+        try (Tensor t = backend.fromArray(values, p.shape())) {
+            Tensor old = constants.put(p, backend.constant(t));
+            if (old != null) old.close();
+        }
     }
 
     private void fold(Conv2d conv, BatchNorm2d norm) {
@@ -116,10 +166,8 @@ public final class InferencePlan implements AutoCloseable {
             for (int i = co * per; i < (co + 1) * per; i++) w[i] = (float) (w[i] * s);
             b[co] = (float) ((b[co] - (double) mean[co]) * s + beta[co]);
         }
-        try (Tensor wt = backend.fromArray(w, conv.weight.shape()); Tensor bt = backend.fromArray(b, conv.bias.shape())) {
-            constants.put(conv.weight, backend.constant(wt));
-            constants.put(conv.bias, backend.constant(bt));
-        }
+        keep(conv.weight, w);
+        keep(conv.bias, b);
         folded.put(norm, Boolean.TRUE);
     }
 

@@ -79,9 +79,13 @@ public final class Pass implements AutoCloseable {
         return plan != null ? plan.value(p) : p.value();
     }
 
-    /** Whether the inference plan folded {@code n} into the convolution before it. */
-    boolean folded(BatchNorm2d n) {
-        return plan != null && plan.isFolded(n);
+    /**
+     * Whether the inference plan's weights took over {@code m}'s work: a BatchNorm folded into the convolution
+     * before it, a depthwise convolution whose weight includes the residual around it, a block whose layer scales
+     * are in its branches' last linears.
+     */
+    boolean folded(Module m) {
+        return plan != null && plan.isFolded(m);
     }
 
     /** A new intermediate tensor with unspecified contents, released with the pass. */
