@@ -74,6 +74,17 @@ public interface Backend {
      */
     void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta);
 
+    /**
+     * A linear layer's forward, {@code y = x·weightᵀ + bias}: {@code x (m, in)}, {@code weight (out, in)},
+     * {@code bias (out)} or null, {@code y (m, out)}. The same as {@link #matmul} followed by {@link #add} (the
+     * default), rounded the same way; a backend may add the bias as it writes the product (the {@code cpu}
+     * backend does for a {@link #constant} weight) and save a pass over {@code y}.
+     */
+    default void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        matmul(x, false, weight, true, y, 1f, 0f);
+        if (bias != null) add(y, bias, y);
+    }
+
     // ================================================================ convolution
 
     /**

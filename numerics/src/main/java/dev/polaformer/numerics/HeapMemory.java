@@ -20,6 +20,8 @@ public final class HeapMemory {
     private final Map<Integer, ArrayDeque<float[]>> free = new HashMap<>();
     private final long maxIdleFloats;
     private long idleFloats;
+    /** Arrays the pool could not serve and allocated; see {@link #arraysAllocated}. */
+    private long allocated;
 
     public HeapMemory(String backendId) {
         this.backendId = backendId;
@@ -70,7 +72,10 @@ public final class HeapMemory {
     private synchronized float[] take(int n) {
         ArrayDeque<float[]> q = free.get(n);
         float[] a = q == null ? null : q.pollFirst();
-        if (a == null) return new float[n];
+        if (a == null) {
+            allocated++;
+            return new float[n];
+        }
         idleFloats -= n;
         return a;
     }
@@ -79,6 +84,11 @@ public final class HeapMemory {
         if (idleFloats + a.length > maxIdleFloats) return;
         free.computeIfAbsent(a.length, k -> new ArrayDeque<>()).addFirst(a);
         idleFloats += a.length;
+    }
+
+    /** How many arrays this memory has allocated so far (pool misses): constant in a steady state. */
+    public synchronized long arraysAllocated() {
+        return allocated;
     }
 
     public synchronized void trim() {
@@ -126,9 +136,19 @@ public final class HeapMemory {
         }
         int inner = src.dim(-1), ss = src.stride(-1), ds = dst.stride(-1);
         if (inner == 0) return;
-        Tensor srcRows = src, dstRows = dst;
         int rows = src.size() / inner;
-        int[] so = rowOffsets(srcRows, rows), dOff = rowOffsets(dstRows, rows);
+        if (r == 3 && ss == 1 && ds == 1) {
+            // (B, N, C) views such as column slices of a fused projection: two loops, no offset tables
+            int n = src.dim(1);
+            for (int bi = 0; bi < src.dim(0); bi++) {
+                for (int t = 0; t < n; t++) {
+                    System.arraycopy(s, src.offset() + bi * src.stride(0) + t * src.stride(1),
+                            d, dst.offset() + bi * dst.stride(0) + t * dst.stride(1), inner);
+                }
+            }
+            return;
+        }
+        int[] so = rowOffsets(src, rows), dOff = rowOffsets(dst, rows);
         for (int row = 0; row < rows; row++) {
             int a = so[row], b = dOff[row];
             if (ss == 1 && ds == 1) {

@@ -22,8 +22,7 @@ public final class Linear extends Module {
     public Tensor forward(Tensor x, Pass pass) {
         Tensor rows = x.reshape(-1, in);
         Tensor y = pass.empty(rows.dim(0), out);
-        backend.matmul(rows, false, pass.value(weight), true, y, 1f, 0f);
-        backend.add(y, pass.value(bias), y);
+        backend.linear(rows, pass.value(weight), pass.value(bias), y);
         pass.save(new Saved(rows));
         int[] shape = x.shape();
         shape[shape.length - 1] = out;

@@ -38,6 +38,25 @@ final class CpuMatmul {
                 cd, c.offset(), c.stride(-2), c.rank() == 3 ? c.stride(0) : 0);
     }
 
+    /**
+     * {@link dev.polaformer.numerics.Backend#linear} with a constant weight and a bias: the product with the bias
+     * added per finished tile. Returns false, doing nothing, for any other case (the caller multiplies and adds).
+     */
+    boolean linearWithConstant(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        String op = "linear";
+        MatmulGeometry g = MatmulGeometry.of(op, x, false, weight, true, y);
+        if (bias != null) dev.polaformer.numerics.Shapes.requireShape(op, "bias", bias, g.n());
+        if (bias == null || g.batch() != 1 || !(weight.storage() instanceof HeapStorage hs) || !hs.isConstant()
+                || !bias.isContiguous()) {
+            return false;
+        }
+        float[] xa = memory.array(op, x), ya = memory.array(op, y), ba = memory.array(op, bias);
+        PackedRight packed = packed(hs, weight, true, g.k(), g.n());
+        Sgemm.gemm(parallel, false, g.m(), 1f, xa, x.offset(), x.stride(-2), packed, ba, bias.offset(), 0f,
+                ya, y.offset(), y.stride(-2));
+        return true;
+    }
+
     /** Keys of the two packings of a constant right operand. */
     private static final Object AS_B = "matmul b", AS_B_TRANSPOSED = "matmul bT";
 

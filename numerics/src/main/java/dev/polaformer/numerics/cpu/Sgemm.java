@@ -154,21 +154,35 @@ public final class Sgemm {
      */
     public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
                             PackedRight b, float beta, float[] c, int cOff, int ldc) {
-        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, beta, c, cOff, ldc);
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, null, 0, beta, c, cOff, ldc);
+    }
+
+    /**
+     * As {@link #gemm(Parallel, boolean, int, float, float[], int, int, PackedRight, float, float[], int, int)},
+     * then {@code C[i][j] += bias[biasOff + j]} on each tile as it is finished, while it is in cache: a linear
+     * layer's bias without a pass of its own over the output (rounded as the separate add would be).
+     */
+    public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
+                            PackedRight b, float[] bias, int biasOff, float beta, float[] c, int cOff, int ldc) {
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, bias, biasOff, beta, c, cOff, ldc);
     }
 
     static void gemm(Blocking blocking, Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff,
-                     int lda, PackedRight b, float beta, float[] c, int cOff, int ldc) {
+                     int lda, PackedRight b, float[] bias, int biasOff, float beta, float[] c, int cOff, int ldc) {
         if (m < 0) throw new IllegalArgumentException("gemm: negative size m=" + m);
         int n = b.n(), k = b.k();
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) {
             scale(m, n, beta, c, cOff, ldc);
+            if (bias != null) SgemmWriteBack.addBias(c, cOff, ldc, m, n, bias, biasOff);
             return;
         }
         boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
-        new Call(blocking, parallel, serial, transA, false, m, n, k, alpha, a, aOff, lda, b.panels(), 0, 0, beta,
-                c, cOff, ldc, true).run();
+        Call call = new Call(blocking, parallel, serial, transA, false, m, n, k, alpha, a, aOff, lda, b.panels(), 0, 0,
+                beta, c, cOff, ldc, true);
+        call.bias = bias;
+        call.biasOff = biasOff;
+        call.run();
     }
 
     /**
@@ -264,6 +278,9 @@ public final class Sgemm {
         private final boolean serial, transA, transB;
         /** {@code b} already holds all of {@code B} in micro-panels over the whole of {@code K} ({@link PackedRight}). */
         private final boolean prepacked;
+        /** Added to each row of {@code C} as its tiles are finished; null for none. */
+        private float[] bias;
+        private int biasOff;
         private final int m, n, k;
         private final float alpha, beta;
         private final float[] a, b, c;
@@ -420,15 +437,18 @@ public final class Sgemm {
                         if (kBlocks == 1 && beta == 0 && tileRows == MR && cols == NR) {
                             // The common case, a whole tile of a one-block product: straight from registers to C.
                             SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, alpha, c, ct0, ldc);
+                            if (bias != null) SgemmWriteBack.addBias(c, ct0, ldc, MR, NR, bias, biasOff + j);
                             continue;
                         }
                         SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, 1f, tile, 0, NR);
                         if (kBlocks == 1) {
                             SgemmWriteBack.toC(tile, tileRows, cols, alpha, beta, c, ct0, ldc);
+                            if (bias != null) SgemmWriteBack.addBias(c, ct0, ldc, tileRows, cols, bias, biasOff + j);
                         } else {
                             int ao = accBase + accumulatorTile(q, i);
                             if (last) {
                                 SgemmWriteBack.finish(tile, acc, ao, tileRows, cols, alpha, beta, c, ct0, ldc);
+                                if (bias != null) SgemmWriteBack.addBias(c, ct0, ldc, tileRows, cols, bias, biasOff + j);
                             } else {
                                 SgemmWriteBack.accumulate(tile, first, acc, ao);
                             }
@@ -450,6 +470,9 @@ public final class Sgemm {
             for (int i = ms0; i < ms1; i += MR) {
                 SgemmWriteBack.finishParts(acc, accumulatorTile(q, i), kParts, partSize, Math.min(MR, m - i), cols,
                         alpha, beta, c, cOff + i * ldc + j, ldc);
+                if (bias != null) {
+                    SgemmWriteBack.addBias(c, cOff + i * ldc + j, ldc, Math.min(MR, m - i), cols, bias, biasOff + j);
+                }
             }
         }
     }

@@ -40,6 +40,33 @@ class ConstantWeightTest {
     }
 
     @Test
+    void linearWithAConstantWeightAddsTheBiasAsTheSeparateAddWould() {
+        // one k-block (direct and edge tiles), several k-blocks, k split across tasks (few rows, long k)
+        int[][] shapes = {{1, 1, 1}, {3136, 112, 32}, {49, 1536, 384}, {4, 384, 1344}, {27, 45, 600}, {1, 1000, 2048}};
+        long seed = 50;
+        for (int[] s : shapes) {
+            int m = s[0], n = s[1], k = s[2];
+            try (Tensor x = TestData.normal(cpu, seed++, m, k); Tensor w = TestData.normal(cpu, seed++, n, k);
+                 Tensor bias = TestData.normal(cpu, seed++, n); Tensor constant = cpu.constant(w);
+                 Tensor want = cpu.empty(m, n); Tensor got = cpu.empty(m, n)) {
+                cpu.matmul(x, false, w, true, want, 1f, 0f);
+                cpu.add(want, bias, want);
+                for (int call = 0; call < 2; call++) {
+                    cpu.linear(x, constant, bias, got);
+                    assertArrayEquals(want.toArray(), got.toArray(), "linear " + m + "×" + n + "×" + k);
+                }
+                cpu.linear(x, w, bias, got);
+                assertArrayEquals(want.toArray(), got.toArray(), "linear, ordinary weight " + m + "×" + n + "×" + k);
+            }
+        }
+        try (Tensor x = TestData.normal(cpu, 1, 5, 7); Tensor w = cpu.constant(TestData.normal(cpu, 2, 9, 7));
+             Tensor bias = TestData.normal(cpu, 3, 8); Tensor y = cpu.empty(5, 9)) {
+            var e = assertThrows(IllegalArgumentException.class, () -> cpu.linear(x, w, bias, y));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("linear"), e.getMessage());
+        }
+    }
+
+    @Test
     void batchedLeftOperandsAndAlphaBeta() {
         try (Tensor a = TestData.normal(cpu, 7, 3, 25, 40); Tensor b = TestData.normal(cpu, 8, 45, 40);
              Tensor constant = cpu.constant(b); Tensor want = TestData.normal(cpu, 9, 3, 25, 45);
