@@ -62,9 +62,12 @@ public final class Block extends Module {
         Tensor x3 = pass.empty(x.shape());
         residual(x2, f, pass.folded(this) ? null : gamma2, keep2, x3);
 
-        pass.save(new Saved(a, f, keep1, keep2));
+        if (pass.recording()) pass.save(new Saved(a, f, keep1, keep2));
         if (!pass.recording()) {
-            for (Tensor t : new Tensor[] {x1, a, x2, f}) pass.done(t);
+            pass.done(x1);
+            pass.done(a);
+            pass.done(x2);
+            pass.done(f);
         }
         return x3;
     }

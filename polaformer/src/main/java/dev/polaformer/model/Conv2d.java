@@ -32,7 +32,7 @@ public final class Conv2d extends Module {
     public Tensor forward(Tensor x, Pass pass) {
         Tensor y = pass.empty(x.dim(0), outSize(x.dim(1)), outSize(x.dim(2)), out);
         backend.conv2d(x, pass.value(weight), pass.value(bias), stride, padding, y);
-        pass.save(new Saved(x));
+        if (pass.recording()) pass.save(new Saved(x));
         return y;
     }
 

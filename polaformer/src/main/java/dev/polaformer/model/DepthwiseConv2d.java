@@ -25,7 +25,7 @@ public final class DepthwiseConv2d extends Module {
     public Tensor forward(Tensor x, Pass pass) {
         Tensor y = pass.empty(x.shape());
         backend.depthwiseConv2d(x, pass.value(weight), pass.value(bias), kernel / 2, y);
-        pass.save(new Saved(x));
+        if (pass.recording()) pass.save(new Saved(x));
         return y;
     }
 

@@ -56,7 +56,7 @@ public abstract sealed class GatedAttention extends Module permits PolaLinearAtt
         Tensor gated = pass.empty(b, n, c);
         backend.mul(r, gate, gated);
         Tensor y = proj.forward(gated, pass);
-        pass.save(new Saved(qkvg, r, gate, rope));
+        if (pass.recording()) pass.save(new Saved(qkvg, r, gate, rope));
         pass.done(gated);
         return y.reshape(b, h, w, c);
     }

@@ -4,7 +4,6 @@ import dev.polaformer.numerics.Backend;
 import dev.polaformer.numerics.Tensor;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -231,7 +230,7 @@ public final class InferencePlan implements AutoCloseable {
             if (!recording) {
                 if (next < tape.size()) {
                     Tensor t = tape.get(next);
-                    if (Arrays.equals(t.shape(), shape)) {
+                    if (hasShape(t, shape)) {
                         next++;
                         return t;
                     }
@@ -252,6 +251,15 @@ public final class InferencePlan implements AutoCloseable {
             tape.add(t);
             next++;
             return t;
+        }
+
+        /** {@code t.shape()} equals {@code shape}, compared without copying it. */
+        private static boolean hasShape(Tensor t, int[] shape) {
+            if (t.rank() != shape.length) return false;
+            for (int d = 0; d < shape.length; d++) {
+                if (t.dim(d) != shape[d]) return false;
+            }
+            return true;
         }
 
         /** A tensor of the plan is no longer needed in this pass: while recording, its buffer may serve a later request. */

@@ -23,7 +23,7 @@ public final class Linear extends Module {
         Tensor rows = x.reshape(-1, in);
         Tensor y = pass.empty(rows.dim(0), out);
         backend.linear(rows, pass.value(weight), pass.value(bias), y);
-        pass.save(new Saved(rows));
+        if (pass.recording()) pass.save(new Saved(rows));
         int[] shape = x.shape();
         shape[shape.length - 1] = out;
         return y.reshape(shape);

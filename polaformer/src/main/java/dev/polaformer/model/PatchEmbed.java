@@ -50,7 +50,7 @@ public final class PatchEmbed extends Module {
         }
 
         Tensor forward(Tensor x, Pass pass) {
-            Tensor[] preGelu = new Tensor[3];
+            Tensor[] preGelu = pass.recording() ? new Tensor[3] : null;
             Tensor h = x;
             for (int i = 0; i < 4; i++) {
                 Tensor c = convs[i].forward(h, pass);
@@ -58,14 +58,14 @@ public final class PatchEmbed extends Module {
                 h = norms[i].forward(c, pass);
                 if (h != c) pass.done(c);
                 if (i < 3) {
-                    preGelu[i] = h;
+                    if (preGelu != null) preGelu[i] = h;
                     Tensor g = pass.empty(h.shape());
                     pass.backend().gelu(h, g);
                     pass.done(h);
                     h = g;
                 }
             }
-            pass.save(new Saved(preGelu));
+            if (preGelu != null) pass.save(new Saved(preGelu));
             return h;
         }
 

@@ -80,7 +80,7 @@ public final class PolaFormer extends Module {
         pass.done(swished);
         sink.accept("pooled", pooled);
         Tensor logits = head.forward(pooled.reshape(b, 1, 1, p), pass).reshape(b, numClasses);
-        pass.save(new Saved(normalized, h, w));
+        if (pass.recording()) pass.save(new Saved(normalized, h, w));
         return logits;
     }
 

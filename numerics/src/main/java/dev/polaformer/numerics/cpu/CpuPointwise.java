@@ -254,6 +254,11 @@ final class CpuPointwise {
     // ================================================================ plumbing
 
     private void map(String op, Tensor x, Tensor y, Elementwise.Kernel kernel) {
+        if (x.isContiguous() && y.isContiguous() && x.sameShape(y)) {
+            Elementwise.flat(parallel, y.size(), memory.array(op, y), y.offset(), memory.array(op, x), x.offset(),
+                    null, 0, kernel);
+            return;
+        }
         Shapes.requireSameShape(op, "x", x, "y", y);
         float[] xa = memory.array(op, x), ya = memory.array(op, y);
         CollapsedLayout l = CollapsedLayout.of(y.shape(), new int[] {y.offset(), x.offset()}, y.strides(), x.strides());
@@ -270,6 +275,19 @@ final class CpuPointwise {
     }
 
     private void broadcast(String op, Tensor a, Tensor b, Tensor out, Elementwise.Kernel kernel) {
+        if (a.isContiguous() && out.isContiguous() && a.sameShape(out) && b.isContiguous()) {
+            // The model's cases, checked without the general layout: equal shapes, or a bias over the channels
+            float[] aa = memory.array(op, a), ba = memory.array(op, b), oa = memory.array(op, out);
+            if (a.sameShape(b)) {
+                Elementwise.flat(parallel, a.size(), oa, out.offset(), aa, a.offset(), ba, b.offset(), kernel);
+                return;
+            }
+            int c = a.rank() == 0 ? 0 : a.dim(-1);
+            if (b.rank() == 1 && b.dim(0) == c && c > 0) {
+                Elementwise.rows(parallel, a.size() / c, c, oa, out.offset(), aa, a.offset(), ba, b.offset(), kernel);
+                return;
+            }
+        }
         Shapes.requireBroadcastable(op, "a", a, "b", b);
         Shapes.requireSameShape(op, "a", a, "out", out);
         float[] aa = memory.array(op, a), ba = memory.array(op, b), oa = memory.array(op, out);
