@@ -11,7 +11,7 @@ import java.util.Map;
  * <p>Released arrays go back to a pool keyed by exact length: a model runs the same shapes step after step,
  * so after the first step every allocation is served from the pool and the garbage collector sees nothing.
  * The pool keeps at most {@code polaformer.pool.maxBytes} of idle arrays; by default half the maximum heap, and at
- * least 2 GiB. A training step releases all its activations at once, so a cap below its working set drops the
+ * least 2 GiB where the heap has room for that (three quarters of a smaller heap). A training step releases all its activations at once, so a cap below its working set drops the
  * excess every step, to be allocated again (and collected) in the next: b0 at batch 32 and 224² holds about
  * 3 GiB, and with a 2 GiB cap its step spent 12% of its time in allocation and collection (6 GiB heap).
  */
@@ -25,7 +25,10 @@ public final class HeapMemory {
 
     public HeapMemory(String backendId) {
         this.backendId = backendId;
-        long byDefault = Math.max(2L << 30, Runtime.getRuntime().maxMemory() / 2);
+        long heap = Runtime.getRuntime().maxMemory();
+        // half the heap, and up to 2 GiB but never more than three quarters of a small heap (an inference JVM
+        // with -Xmx1g: idle arrays beyond the heap itself would only force collections)
+        long byDefault = Math.max(heap / 2, Math.min(2L << 30, heap / 4 * 3));
         this.maxIdleFloats = Long.getLong("polaformer.pool.maxBytes", byDefault) / Float.BYTES;
     }
 
