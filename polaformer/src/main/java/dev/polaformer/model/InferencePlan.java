@@ -80,7 +80,9 @@ public final class InferencePlan implements AutoCloseable {
 
     /**
      * An evaluation pass that uses the prepared weights and the memory planned for inputs of this shape
-     * ({@code batch × height × width}); its tensors stay with the plan when the pass closes.
+     * ({@code batch × height × width}). Its tensors stay with the plan when the pass closes and are handed out
+     * again, overwritten, by the next pass of the same shape: copy out what must outlive the pass (as
+     * {@link #logits} does).
      */
     public synchronized Pass pass(int batch, int height, int width) {
         if (inUse) return Pass.inference(this, null);
