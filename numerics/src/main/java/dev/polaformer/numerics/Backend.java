@@ -85,6 +85,17 @@ public interface Backend {
         if (bias != null) add(y, bias, y);
     }
 
+    /**
+     * {@code y = gelu(x·weightᵀ + bias)}: {@link #linear} then {@link #gelu} in place (the default), with the same
+     * rounding; a backend may apply the activation to each tile of the product while it is in cache, sparing a
+     * pass over {@code y}, the largest activation of a transformer's MLP (the {@code cpu} backend does for a
+     * {@link #constant} weight).
+     */
+    default void linearGelu(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        linear(x, weight, bias, y);
+        gelu(y, y);
+    }
+
     // ================================================================ convolution
 
     /**

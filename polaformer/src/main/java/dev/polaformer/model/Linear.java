@@ -29,6 +29,20 @@ public final class Linear extends Module {
         return y.reshape(shape);
     }
 
+    /**
+     * {@code gelu(x·Wᵀ + b)} in one backend call ({@link Backend#linearGelu}): for evaluation, where nothing is
+     * kept for a backward, so the pre-activation need not be stored.
+     */
+    public Tensor forwardGelu(Tensor x, Pass pass) {
+        if (pass.recording()) throw new IllegalStateException("forwardGelu keeps nothing for a backward");
+        Tensor rows = x.reshape(-1, in);
+        Tensor y = pass.empty(rows.dim(0), out);
+        backend.linearGelu(rows, pass.value(weight), pass.value(bias), y);
+        int[] shape = x.shape();
+        shape[shape.length - 1] = out;
+        return y.reshape(shape);
+    }
+
     /** Returns {@code dx} and accumulates the weight and bias gradients. */
     public Tensor backward(Tensor dy, Pass pass) {
         Saved s = pass.restore(Saved.class);

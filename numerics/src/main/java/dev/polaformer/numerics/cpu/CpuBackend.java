@@ -60,9 +60,16 @@ public final class CpuBackend extends ArrayBackend {
 
     @Override
     public void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
-        if (matmul.linearWithConstant(x, weight, bias, y)) return;
+        if (matmul.linearWithConstant(x, weight, bias, false, y)) return;
         matmul(x, false, weight, true, y, 1f, 0f);
         if (bias != null) add(y, bias, y);
+    }
+
+    @Override
+    public void linearGelu(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        if (matmul.linearWithConstant(x, weight, bias, true, y)) return;
+        linear(x, weight, bias, y);
+        gelu(y, y);
     }
 
     // ================================================================ convolution

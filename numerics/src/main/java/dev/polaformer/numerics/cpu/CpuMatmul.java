@@ -42,7 +42,7 @@ final class CpuMatmul {
      * {@link dev.polaformer.numerics.Backend#linear} with a constant weight and a bias: the product with the bias
      * added per finished tile. Returns false, doing nothing, for any other case (the caller multiplies and adds).
      */
-    boolean linearWithConstant(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+    boolean linearWithConstant(Tensor x, Tensor weight, Tensor bias, boolean gelu, Tensor y) {
         String op = "linear";
         MatmulGeometry g = MatmulGeometry.of(op, x, false, weight, true, y);
         if (bias != null) dev.polaformer.numerics.Shapes.requireShape(op, "bias", bias, g.n());
@@ -52,7 +52,7 @@ final class CpuMatmul {
         }
         float[] xa = memory.array(op, x), ya = memory.array(op, y), ba = memory.array(op, bias);
         PackedRight packed = packed(hs, weight, true, g.k(), g.n());
-        Sgemm.gemm(parallel, false, g.m(), 1f, xa, x.offset(), x.stride(-2), packed, ba, bias.offset(), 0f,
+        Sgemm.gemm(parallel, false, g.m(), 1f, xa, x.offset(), x.stride(-2), packed, ba, bias.offset(), gelu, 0f,
                 ya, y.offset(), y.stride(-2));
         return true;
     }

@@ -154,7 +154,7 @@ public final class Sgemm {
      */
     public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
                             PackedRight b, float beta, float[] c, int cOff, int ldc) {
-        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, null, 0, beta, c, cOff, ldc);
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, null, 0, false, beta, c, cOff, ldc);
     }
 
     /**
@@ -164,17 +164,25 @@ public final class Sgemm {
      */
     public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
                             PackedRight b, float[] bias, int biasOff, float beta, float[] c, int cOff, int ldc) {
-        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, bias, biasOff, beta, c, cOff, ldc);
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, bias, biasOff, false, beta, c, cOff, ldc);
+    }
+
+    /** As the bias form, then (with {@code gelu}) {@code C = gelu(C)} on each finished tile, after its bias. */
+    public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
+                            PackedRight b, float[] bias, int biasOff, boolean gelu, float beta, float[] c, int cOff,
+                            int ldc) {
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, bias, biasOff, gelu, beta, c, cOff, ldc);
     }
 
     static void gemm(Blocking blocking, Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff,
-                     int lda, PackedRight b, float[] bias, int biasOff, float beta, float[] c, int cOff, int ldc) {
+                     int lda, PackedRight b, float[] bias, int biasOff, boolean gelu, float beta, float[] c, int cOff,
+                     int ldc) {
         if (m < 0) throw new IllegalArgumentException("gemm: negative size m=" + m);
         int n = b.n(), k = b.k();
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) {
             scale(m, n, beta, c, cOff, ldc);
-            if (bias != null) SgemmWriteBack.addBias(c, cOff, ldc, m, n, bias, biasOff);
+            finishTile(bias, biasOff, gelu, c, cOff, ldc, m, n);
             return;
         }
         boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
@@ -182,6 +190,7 @@ public final class Sgemm {
                 beta, c, cOff, ldc, true);
         call.bias = bias;
         call.biasOff = biasOff;
+        call.gelu = gelu;
         call.run();
     }
 
@@ -259,6 +268,15 @@ public final class Sgemm {
         t.start();
     }
 
+    /** The epilogue of a finished block of {@code C}: its bias, then GELU, each as optional. */
+    private static void finishTile(float[] bias, int biasOff, boolean gelu, float[] c, int cOff, int ldc, int rows,
+                                   int cols) {
+        if (bias != null) SgemmWriteBack.addBias(c, cOff, ldc, rows, cols, bias, biasOff);
+        if (gelu) {
+            for (int r = 0; r < rows; r++) GeluKernels.gelu(c, cOff + r * ldc, null, 0, c, cOff + r * ldc, cols);
+        }
+    }
+
     /** {@code C = beta·C}, where {@code beta == 0} writes zeros whatever {@code C} held. */
     private static void scale(int m, int n, float beta, float[] c, int cOff, int ldc) {
         for (int i = 0; i < m; i++) {
@@ -281,6 +299,8 @@ public final class Sgemm {
         /** Added to each row of {@code C} as its tiles are finished; null for none. */
         private float[] bias;
         private int biasOff;
+        /** Whether finished tiles go through GELU (after the bias). */
+        private boolean gelu;
         private final int m, n, k;
         private final float alpha, beta;
         private final float[] a, b, c;
@@ -437,18 +457,18 @@ public final class Sgemm {
                         if (kBlocks == 1 && beta == 0 && tileRows == MR && cols == NR) {
                             // The common case, a whole tile of a one-block product: straight from registers to C.
                             SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, alpha, c, ct0, ldc);
-                            if (bias != null) SgemmWriteBack.addBias(c, ct0, ldc, MR, NR, bias, biasOff + j);
+                            if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, MR, NR);
                             continue;
                         }
                         SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, 1f, tile, 0, NR);
                         if (kBlocks == 1) {
                             SgemmWriteBack.toC(tile, tileRows, cols, alpha, beta, c, ct0, ldc);
-                            if (bias != null) SgemmWriteBack.addBias(c, ct0, ldc, tileRows, cols, bias, biasOff + j);
+                            if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, tileRows, cols);
                         } else {
                             int ao = accBase + accumulatorTile(q, i);
                             if (last) {
                                 SgemmWriteBack.finish(tile, acc, ao, tileRows, cols, alpha, beta, c, ct0, ldc);
-                                if (bias != null) SgemmWriteBack.addBias(c, ct0, ldc, tileRows, cols, bias, biasOff + j);
+                                if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, tileRows, cols);
                             } else {
                                 SgemmWriteBack.accumulate(tile, first, acc, ao);
                             }
@@ -470,8 +490,8 @@ public final class Sgemm {
             for (int i = ms0; i < ms1; i += MR) {
                 SgemmWriteBack.finishParts(acc, accumulatorTile(q, i), kParts, partSize, Math.min(MR, m - i), cols,
                         alpha, beta, c, cOff + i * ldc + j, ldc);
-                if (bias != null) {
-                    SgemmWriteBack.addBias(c, cOff + i * ldc + j, ldc, Math.min(MR, m - i), cols, bias, biasOff + j);
+                if (bias != null || gelu) {
+                    finishTile(bias, biasOff + j, gelu, c, cOff + i * ldc + j, ldc, Math.min(MR, m - i), cols);
                 }
             }
         }

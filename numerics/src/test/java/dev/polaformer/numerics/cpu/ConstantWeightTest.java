@@ -57,6 +57,11 @@ class ConstantWeightTest {
                 }
                 cpu.linear(x, w, bias, got);
                 assertArrayEquals(want.toArray(), got.toArray(), "linear, ordinary weight " + m + "×" + n + "×" + k);
+                cpu.gelu(want, want);
+                cpu.linearGelu(x, constant, bias, got);
+                assertArrayEquals(want.toArray(), got.toArray(), "linearGelu " + m + "×" + n + "×" + k);
+                cpu.linearGelu(x, w, bias, got);
+                assertArrayEquals(want.toArray(), got.toArray(), "linearGelu, ordinary weight " + m + "×" + n + "×" + k);
             }
         }
         try (Tensor x = TestData.normal(cpu, 1, 5, 7); Tensor w = cpu.constant(TestData.normal(cpu, 2, 9, 7));
