@@ -1,7 +1,7 @@
 package dev.polaformer.bench;
 
+import dev.polaformer.model.InferencePlan;
 import dev.polaformer.model.Initializer;
-import dev.polaformer.model.Pass;
 import dev.polaformer.model.PolaFormer;
 import dev.polaformer.model.Variant;
 import dev.polaformer.numerics.Backend;
@@ -85,14 +85,9 @@ public final class OpProfile {
     private static Runnable forward(Backend backend, Variant v, int batch, int size) {
         PolaFormer model = new PolaFormer(backend, v, 1000);
         Initializer.initialize(model, 1);
-        float[] images = ModelBenchmark.noise(2, batch * size * size * 3);
-        return () -> {
-            try (Pass pass = Pass.inference(backend)) {
-                Tensor x = pass.empty(batch, size, size, 3);
-                x.storage().write(x.offset(), images, 0, images.length);
-                model.forward(x, pass);
-            }
-        };
+        InferencePlan plan = InferencePlan.of(model);  // the path Predictor runs
+        float[] images = ModelBenchmark.noise(2, batch * size * size * 3), logits = new float[batch * 1000];
+        return () -> plan.logits(images, batch, size, size, logits);
     }
 
     private static Runnable trainingStep(Backend backend, Variant v, int batch, int size) {

@@ -58,7 +58,12 @@ public final class OrtComparison {
                     }
                     long[] tOurs = new long[rounds], tOrt = new long[rounds];
                     for (int i = 0; i < rounds; i++) {
+                        // each engine alone on the cores: both keep their threads spinning for a while after a
+                        // call (ONNX Runtime's intra-op pool by default, ours for 0.2 ms), and a call that starts
+                        // while the other engine's threads spin loses a core to them
+                        quiet();
                         if (runOurs != null) tOurs[i] = time(runOurs);
+                        quiet();
                         if (runOrt != null) tOrt[i] = time(runOrt);
                     }
                     Map<String, Object> rec = new LinkedHashMap<>();
@@ -110,6 +115,17 @@ public final class OrtComparison {
         System.out.println("RESULT " + dev.polaformer.io.Json.write(Map.of("agreement_max_abs", diff,
                 "golden_max_abs", diffGolden, "threads", threads)));
         if (!(diff <= 1e-4)) throw new IllegalStateException("logits disagree with ONNX Runtime: max |Δ| = " + diff);
+    }
+
+    /** How long the cores are left idle between the two engines' calls. */
+    private static final long QUIET_MILLIS = Long.getLong("bench.quietMillis", 30);
+
+    private static void quiet() {
+        try {
+            Thread.sleep(QUIET_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private static long time(Runnable r) {

@@ -65,8 +65,11 @@ public final class OrtReport {
         md.append(String.format(Locale.ROOT, "- Agreement on the golden input: max |logit difference| %.2g (limit 1e-4); "
                 + "ours against the float64 golden logits: %.2g.%n", agreement, golden));
         md.append("- Command: `bench/run-ort.sh`; ").append(jvms).append(" fresh JVMs, each timing both engines "
-                + "alternately (warm-up, then medians of 30 calls); the table gives the median of the JVMs' medians "
-                + "and their range.\n\n");
+                + "alternately (warm-up, then medians of 30 calls, with the cores left idle for "
+                + Long.getLong("bench.quietMillis", 30) + " ms before each call so that neither engine's spinning "
+                + "threads take a core from the other's call); the table gives the median of the JVMs' medians "
+                + "and their range. Ours runs through `Predictor` (its inference plan). Every JVM runs with -Xmx" + HEAP
+                + " -XX:+UseParallelGC.\n\n");
         md.append("| batch | threads | this library, ms | ONNX Runtime, ms | ratio (ours / ORT) |\n|---:|---:|---:|---:|---:|\n");
         for (String key : ours.keySet()) {
             String[] k = key.split("\\|");
@@ -82,10 +85,17 @@ public final class OrtReport {
         System.out.println(md);
     }
 
+    /**
+     * The maximum heap of every child JVM, both engines alike. Left to the JVM's default (a quarter of the RAM),
+     * ParallelGC grows the heap through the warm-up's garbage and the resident size of a JVM running our engine
+     * reached 1.8 GB although a forward at batch 8 needs a few hundred MB.
+     */
+    private static final String HEAP = System.getProperty("bench.heap", "1g");
+
     private static List<Map<String, Object>> child(List<String> common, List<String> extra) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:+UseParallelGC",
-                "-cp", System.getProperty("java.class.path"), OrtComparison.class.getName()));
+                "-Xmx" + HEAP, "-Dbench.quietMillis=" + Long.getLong("bench.quietMillis", 30), "-cp", System.getProperty("java.class.path"), OrtComparison.class.getName()));
         cmd.addAll(common);
         cmd.addAll(extra);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();

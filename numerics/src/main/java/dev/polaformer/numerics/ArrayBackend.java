@@ -33,6 +33,16 @@ public abstract class ArrayBackend implements Backend {
         memory.fill(dst, value);
     }
 
+    /** How many tensor arrays this backend has had to allocate (not served from its pool) so far. */
+    public final long arraysAllocated() {
+        return memory.arraysAllocated();
+    }
+
+    @Override
+    public Tensor constant(Tensor values) {
+        return memory.constant(values);
+    }
+
     @Override
     public void trim() {
         memory.trim();

@@ -51,6 +51,19 @@ public interface Backend {
     /** Returns pooled, currently unused memory to the system. */
     default void trim() {}
 
+    /**
+     * A copy of {@code values} that the caller promises never to change: inference weights. A backend may keep,
+     * next to it, the layout its kernels read fastest ({@code cpu}: {@code matmul}'s right operand and
+     * {@code conv2d}'s weight already packed into GEMM panels), built on first use and reused by every later
+     * call, where an ordinary tensor is re-packed on every call. Ops read it like any tensor; writing it through
+     * {@link Storage#write} fails. The default is a plain copy. The caller owns (closes) it.
+     */
+    default Tensor constant(Tensor values) {
+        Tensor t = empty(values.shape());
+        copy(values, t);
+        return t;
+    }
+
     // ================================================================ matrix multiply
 
     /**
@@ -60,6 +73,28 @@ public interface Backend {
      * a 3-D {@code c}. With {@code beta == 0} the old contents of {@code c} are ignored (even NaN).
      */
     void matmul(Tensor a, boolean transA, Tensor b, boolean transB, Tensor c, float alpha, float beta);
+
+    /**
+     * A linear layer's forward, {@code y = x·weightᵀ + bias}: {@code x (m, in)}, {@code weight (out, in)},
+     * {@code bias (out)} or null, {@code y (m, out)}. The same as {@link #matmul} followed by {@link #add} (the
+     * default), rounded the same way; a backend may add the bias as it writes the product (the {@code cpu}
+     * backend does for a {@link #constant} weight) and save a pass over {@code y}.
+     */
+    default void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        matmul(x, false, weight, true, y, 1f, 0f);
+        if (bias != null) add(y, bias, y);
+    }
+
+    /**
+     * {@code y = gelu(x·weightᵀ + bias)}: {@link #linear} then {@link #gelu} in place (the default), with the same
+     * rounding; a backend may apply the activation to each tile of the product while it is in cache, sparing a
+     * pass over {@code y}, the largest activation of a transformer's MLP (the {@code cpu} backend does for a
+     * {@link #constant} weight).
+     */
+    default void linearGelu(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        linear(x, weight, bias, y);
+        gelu(y, y);
+    }
 
     // ================================================================ convolution
 

@@ -11,7 +11,7 @@ import java.util.Map;
  * <p>Released arrays go back to a pool keyed by exact length: a model runs the same shapes step after step,
  * so after the first step every allocation is served from the pool and the garbage collector sees nothing.
  * The pool keeps at most {@code polaformer.pool.maxBytes} of idle arrays; by default half the maximum heap, and at
- * least 2 GiB. A training step releases all its activations at once, so a cap below its working set drops the
+ * least 2 GiB where the heap has room for that (three quarters of a smaller heap). A training step releases all its activations at once, so a cap below its working set drops the
  * excess every step, to be allocated again (and collected) in the next: b0 at batch 32 and 224² holds about
  * 3 GiB, and with a 2 GiB cap its step spent 12% of its time in allocation and collection (6 GiB heap).
  */
@@ -20,10 +20,15 @@ public final class HeapMemory {
     private final Map<Integer, ArrayDeque<float[]>> free = new HashMap<>();
     private final long maxIdleFloats;
     private long idleFloats;
+    /** Arrays the pool could not serve and allocated; see {@link #arraysAllocated}. */
+    private long allocated;
 
     public HeapMemory(String backendId) {
         this.backendId = backendId;
-        long byDefault = Math.max(2L << 30, Runtime.getRuntime().maxMemory() / 2);
+        long heap = Runtime.getRuntime().maxMemory();
+        // half the heap, and up to 2 GiB but never more than three quarters of a small heap (an inference JVM
+        // with -Xmx1g: idle arrays beyond the heap itself would only force collections)
+        long byDefault = Math.max(heap / 2, Math.min(2L << 30, heap / 4 * 3));
         this.maxIdleFloats = Long.getLong("polaformer.pool.maxBytes", byDefault) / Float.BYTES;
     }
 
@@ -49,6 +54,15 @@ public final class HeapMemory {
         return Tensor.owning(new HeapStorage(backendId, a, this::give), shape);
     }
 
+    /** A constant copy of {@code values} (see {@link Backend#constant}); contiguous, its own storage. */
+    public Tensor constant(Tensor values) {
+        float[] a = new float[values.size()];
+        int[] shape = values.shape();
+        Tensor staging = Tensor.owning(new HeapStorage(backendId, a, null), shape);
+        copy(values, staging);
+        return Tensor.owning(new HeapStorage(backendId, a, null, true), shape);
+    }
+
     public Tensor fromArray(float[] values, int... shape) {
         if (Shapes.checkedSize(shape) != values.length) {
             throw new IllegalArgumentException("fromArray: " + values.length + " values do not fill shape " + Arrays.toString(shape));
@@ -61,7 +75,10 @@ public final class HeapMemory {
     private synchronized float[] take(int n) {
         ArrayDeque<float[]> q = free.get(n);
         float[] a = q == null ? null : q.pollFirst();
-        if (a == null) return new float[n];
+        if (a == null) {
+            allocated++;
+            return new float[n];
+        }
         idleFloats -= n;
         return a;
     }
@@ -70,6 +87,11 @@ public final class HeapMemory {
         if (idleFloats + a.length > maxIdleFloats) return;
         free.computeIfAbsent(a.length, k -> new ArrayDeque<>()).addFirst(a);
         idleFloats += a.length;
+    }
+
+    /** How many arrays this memory has allocated so far (pool misses): constant in a steady state. */
+    public synchronized long arraysAllocated() {
+        return allocated;
     }
 
     public synchronized void trim() {
@@ -117,9 +139,19 @@ public final class HeapMemory {
         }
         int inner = src.dim(-1), ss = src.stride(-1), ds = dst.stride(-1);
         if (inner == 0) return;
-        Tensor srcRows = src, dstRows = dst;
         int rows = src.size() / inner;
-        int[] so = rowOffsets(srcRows, rows), dOff = rowOffsets(dstRows, rows);
+        if (r == 3 && ss == 1 && ds == 1) {
+            // (B, N, C) views such as column slices of a fused projection: two loops, no offset tables
+            int n = src.dim(1);
+            for (int bi = 0; bi < src.dim(0); bi++) {
+                for (int t = 0; t < n; t++) {
+                    System.arraycopy(s, src.offset() + bi * src.stride(0) + t * src.stride(1),
+                            d, dst.offset() + bi * dst.stride(0) + t * dst.stride(1), inner);
+                }
+            }
+            return;
+        }
+        int[] so = rowOffsets(src, rows), dOff = rowOffsets(dst, rows);
         for (int row = 0; row < rows; row++) {
             int a = so[row], b = dOff[row];
             if (ss == 1 && ds == 1) {

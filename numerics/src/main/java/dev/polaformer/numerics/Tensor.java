@@ -111,7 +111,14 @@ public final class Tensor implements AutoCloseable {
     }
 
     public boolean isContiguous() {
-        return Arrays.equals(strides, Shapes.contiguousStrides(shape)) || size() <= 1;
+        if (size() <= 1) return true;
+        // the strides of Shapes.contiguousStrides, compared as they are formed (asked on every op: no array)
+        int expected = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            if (strides[i] != expected) return false;
+            expected *= Math.max(shape[i], 1);
+        }
+        return true;
     }
 
     /** True if the last dimension is unit-stride, so each row is a contiguous run (a column slice qualifies). */

@@ -3,6 +3,7 @@ package dev.polaformer.infer;
 import dev.polaformer.io.Json;
 import dev.polaformer.io.TensorSource;
 import dev.polaformer.io.Weights;
+import dev.polaformer.model.InferencePlan;
 import dev.polaformer.model.Initializer;
 import dev.polaformer.model.Pass;
 import dev.polaformer.model.PolaFormer;
@@ -21,20 +22,23 @@ import java.util.Objects;
 
 /**
  * A loaded PolaFormer++ ready for inference: forward passes on tensors, and image classification with the
- * official evaluation preprocessing. One predictor serves concurrent callers: the weights are only read,
- * and every call runs in its own {@link Pass}.
+ * official evaluation preprocessing. The forward runs on an {@link InferencePlan} made at load time (constant,
+ * pre-packed weights, BatchNorm folded, memory planned per input shape). One predictor serves concurrent callers:
+ * the weights are only read, one call at a time uses the planned memory and the others their own.
  */
 public final class Predictor implements AutoCloseable {
     /** One class with its softmax probability. */
     public record Prediction(int index, String label, float probability) {}
 
     private final PolaFormer model;
+    private final InferencePlan plan;
     private final List<String> labels;
     private final Preprocess preprocess;
     private final String weightsDescription;
 
     private Predictor(PolaFormer model, List<String> labels, Preprocess preprocess, String weightsDescription) {
         this.model = model;
+        this.plan = InferencePlan.of(model);
         this.labels = labels;
         this.preprocess = preprocess;
         this.weightsDescription = weightsDescription;
@@ -91,21 +95,19 @@ public final class Predictor implements AutoCloseable {
 
     /** Logits {@code (B, K)} for channels-last images {@code (B, H, W, 3)} given as floats. */
     public float[] logits(float[] imagesNhwc, int batch, int height, int width) {
-        Backend backend = model.backend();
-        try (Pass pass = Pass.inference(backend)) {
-            Tensor x = pass.empty(batch, height, width, PolaFormer.IN_CHANNELS);
-            if (imagesNhwc.length != x.size()) {
-                throw new IllegalArgumentException("expected " + x.size() + " floats for " + batch + " images of "
-                        + height + "×" + width + "×3, got " + imagesNhwc.length);
-            }
-            x.storage().write(x.offset(), imagesNhwc, 0, imagesNhwc.length);
-            return model.forward(x, pass).toArray();
-        }
+        float[] out = new float[batch * model.numClasses];
+        plan.logits(imagesNhwc, batch, height, width, out);
+        return out;
+    }
+
+    /** The prepared model behind {@link #logits}; its {@code logits} into a caller's array allocates nothing. */
+    public InferencePlan plan() {
+        return plan;
     }
 
     /** Runs the forward pass on a tensor of this model's backend; activations go to {@code sink}. */
     public float[] forward(Tensor imagesNhwc, dev.polaformer.model.ActivationSink sink) {
-        try (Pass pass = Pass.inference(model.backend())) {
+        try (Pass pass = plan.pass(imagesNhwc.dim(0), imagesNhwc.dim(1), imagesNhwc.dim(2))) {
             return model.forward(imagesNhwc, pass, sink).toArray();
         }
     }
@@ -162,6 +164,7 @@ public final class Predictor implements AutoCloseable {
 
     @Override
     public void close() {
+        plan.close();
         model.close();
     }
 }

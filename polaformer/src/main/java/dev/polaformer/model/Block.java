@@ -46,31 +46,38 @@ public final class Block extends Module {
      */
     public Tensor forward(Tensor x, RopeTables rope, Pass pass) {
         Tensor x1 = pos.forward(x, pass);
-        backend.add(x1, x, x1);
+        if (!pass.folded(pos)) backend.add(x1, x, x1);
 
         Tensor n1 = norm1.forward(x1, pass);
         Tensor a = attn.forward(n1, rope, pass);
         pass.done(n1);
         Tensor keep1 = DropPath.mask(pass, x.dim(0), dropPath);
         Tensor x2 = pass.empty(x.shape());
-        residual(x1, a, gamma1, keep1, x2);
+        residual(x1, a, pass.folded(this) ? null : gamma1, keep1, x2);
 
         Tensor n2 = norm2.forward(x2, pass);
         Tensor f = ffn.forward(n2, pass);
         pass.done(n2);
         Tensor keep2 = DropPath.mask(pass, x.dim(0), dropPath);
         Tensor x3 = pass.empty(x.shape());
-        residual(x2, f, gamma2, keep2, x3);
+        residual(x2, f, pass.folded(this) ? null : gamma2, keep2, x3);
 
-        pass.save(new Saved(a, f, keep1, keep2));
+        if (pass.recording()) pass.save(new Saved(a, f, keep1, keep2));
         if (!pass.recording()) {
-            for (Tensor t : new Tensor[] {x1, a, x2, f}) pass.done(t);
+            pass.done(x1);
+            pass.done(a);
+            pass.done(x2);
+            pass.done(f);
         }
         return x3;
     }
 
-    /** {@code out = x + branch ⊙ gamma [⊙ keep]}. */
+    /** {@code out = x + branch ⊙ gamma [⊙ keep]}; gamma null when absent or folded into the branch. */
     private void residual(Tensor x, Tensor branch, Parameter gamma, Tensor keep, Tensor out) {
+        if (gamma == null && keep == null) {
+            backend.add(branch, x, out);
+            return;
+        }
         if (gamma != null) backend.mul(branch, gamma.value().reshape(dim), out); else backend.copy(branch, out);
         if (keep != null) backend.mul(out, keep, out);
         backend.add(out, x, out);

@@ -31,8 +31,8 @@ public final class Conv2d extends Module {
     /** {@code x (B, H, W, in)} → {@code (B, Ho, Wo, out)}. */
     public Tensor forward(Tensor x, Pass pass) {
         Tensor y = pass.empty(x.dim(0), outSize(x.dim(1)), outSize(x.dim(2)), out);
-        backend.conv2d(x, weight.value(), bias.value(), stride, padding, y);
-        pass.save(new Saved(x));
+        backend.conv2d(x, pass.value(weight), pass.value(bias), stride, padding, y);
+        if (pass.recording()) pass.save(new Saved(x));
         return y;
     }
 

@@ -18,11 +18,14 @@ public final class DepthwiseConv2d extends Module {
 
     private record Saved(Tensor x) {}
 
-    /** {@code x (B, H, W, C)} → same shape. */
+    /**
+     * {@code x (B, H, W, C)} → same shape. Under an inference plan that {@link Pass#folded folded} the residual
+     * into the weight, the result is already {@code x + conv(x)}.
+     */
     public Tensor forward(Tensor x, Pass pass) {
         Tensor y = pass.empty(x.shape());
-        backend.depthwiseConv2d(x, weight.value(), bias.value(), kernel / 2, y);
-        pass.save(new Saved(x));
+        backend.depthwiseConv2d(x, pass.value(weight), pass.value(bias), kernel / 2, y);
+        if (pass.recording()) pass.save(new Saved(x));
         return y;
     }
 

@@ -26,14 +26,19 @@ public final class FeedForward extends Module {
     /** {@code x (B, H, W, C)} → same shape. */
     public Tensor forward(Tensor x, Pass pass) {
         int b = x.dim(0), h = x.dim(1), w = x.dim(2);
-        Tensor u = fc1.forward(x, pass);
-        Tensor g = pass.empty(b, h, w, hidden);
-        backend.gelu(u, g.reshape(u.shape()));
+        Tensor u = null, g;
+        if (pass.recording()) {
+            u = fc1.forward(x, pass);
+            g = pass.empty(b, h, w, hidden);
+            backend.gelu(u, g.reshape(u.shape()));
+        } else {
+            g = fc1.forwardGelu(x, pass);  // the activation applied to the product's tiles while in cache
+        }
         Tensor local = dwconv.forward(g, pass);
-        backend.add(local, g, local);
+        if (!pass.folded(dwconv)) backend.add(local, g, local);
         Tensor y = fc2.forward(local, pass);
-        pass.save(new Saved(u));
-        pass.done(u);
+        if (pass.recording()) pass.save(new Saved(u));
+        if (u != null) pass.done(u);
         pass.done(g);
         pass.done(local);
         return y;

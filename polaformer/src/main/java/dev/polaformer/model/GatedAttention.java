@@ -52,12 +52,11 @@ public abstract sealed class GatedAttention extends Module permits PolaLinearAtt
         core(q, k, v, rope, r);
         backend.add(r, local.reshape(b, n, c), r);
         pass.done(local);
-        Tensor gate = pass.empty(b, n, c);
-        backend.copy(qkvg.narrow(2, 3 * c, c), gate);
+        Tensor gate = qkvg.narrow(2, 3 * c, c);  // read in place: the product takes strided operands
         Tensor gated = pass.empty(b, n, c);
         backend.mul(r, gate, gated);
         Tensor y = proj.forward(gated, pass);
-        pass.save(new Saved(qkvg, r, gate, rope));
+        if (pass.recording()) pass.save(new Saved(qkvg, r, gate, rope));
         pass.done(gated);
         return y.reshape(b, h, w, c);
     }

@@ -24,7 +24,7 @@ public final class LayerNorm extends Module {
         int rows = x.size() / channels;
         Tensor mean = pass.recording() ? pass.empty(rows) : null, rstd = pass.recording() ? pass.empty(rows) : null;
         backend.layerNorm(x, weight.value(), bias.value(), eps, y, mean, rstd);
-        pass.save(new Saved(x, mean, rstd));
+        if (pass.recording()) pass.save(new Saved(x, mean, rstd));
         return y;
     }
 

@@ -22,9 +22,22 @@ public final class Linear extends Module {
     public Tensor forward(Tensor x, Pass pass) {
         Tensor rows = x.reshape(-1, in);
         Tensor y = pass.empty(rows.dim(0), out);
-        backend.matmul(rows, false, weight.value(), true, y, 1f, 0f);
-        backend.add(y, bias.value(), y);
-        pass.save(new Saved(rows));
+        backend.linear(rows, pass.value(weight), pass.value(bias), y);
+        if (pass.recording()) pass.save(new Saved(rows));
+        int[] shape = x.shape();
+        shape[shape.length - 1] = out;
+        return y.reshape(shape);
+    }
+
+    /**
+     * {@code gelu(x·Wᵀ + b)} in one backend call ({@link Backend#linearGelu}): for evaluation, where nothing is
+     * kept for a backward, so the pre-activation need not be stored.
+     */
+    public Tensor forwardGelu(Tensor x, Pass pass) {
+        if (pass.recording()) throw new IllegalStateException("forwardGelu keeps nothing for a backward");
+        Tensor rows = x.reshape(-1, in);
+        Tensor y = pass.empty(rows.dim(0), out);
+        backend.linearGelu(rows, pass.value(weight), pass.value(bias), y);
         int[] shape = x.shape();
         shape[shape.length - 1] = out;
         return y.reshape(shape);

@@ -21,18 +21,33 @@ public final class Pass implements AutoCloseable {
     private final boolean training;
     private final Deque<Object> tape;
     private final SplittableRandom random;
+    /** Evaluation with prepared weights ({@link InferencePlan}); null otherwise. */
+    private final InferencePlan plan;
+    /** The plan's memory for this input shape; null for an unplanned pass. */
+    private final InferencePlan.Memory memory;
 
-    private Pass(Backend backend, boolean training, boolean gradients, long seed) {
+    private Pass(Backend backend, boolean training, boolean gradients, long seed, InferencePlan plan,
+                 InferencePlan.Memory memory) {
         this.backend = backend;
         this.workspace = new Workspace(backend);
         this.training = training;
         this.tape = gradients ? new ArrayDeque<>() : null;
         this.random = new SplittableRandom(seed);
+        this.plan = plan;
+        this.memory = memory;
     }
 
     /** Evaluation mode, no gradients. */
     public static Pass inference(Backend backend) {
-        return new Pass(backend, false, false, 0);
+        return new Pass(backend, false, false, 0, null, null);
+    }
+
+    /**
+     * Evaluation with {@code plan}'s prepared weights and, when {@code memory} is given, its planned tensors; made
+     * by {@link InferencePlan#pass}, which reuses it for every pass of one input shape.
+     */
+    static Pass inference(InferencePlan plan, InferencePlan.Memory memory) {
+        return new Pass(plan.model().backend(), false, false, 0, plan, memory);
     }
 
     /**
@@ -40,7 +55,7 @@ public final class Pass implements AutoCloseable {
      * statistics, stochastic depth drawn from {@code seed}); a module test may record in eval mode.
      */
     public static Pass withGradients(Backend backend, boolean training, long seed) {
-        return new Pass(backend, training, true, seed);
+        return new Pass(backend, training, true, seed, null, null);
     }
 
     public Backend backend() {
@@ -59,13 +74,33 @@ public final class Pass implements AutoCloseable {
         return random;
     }
 
+    /** The values a forward should read for {@code p}: the inference plan's prepared copy, if any. */
+    public Tensor value(Parameter p) {
+        return plan != null ? plan.value(p) : p.value();
+    }
+
+    /**
+     * Whether the inference plan's weights took over {@code m}'s work: a BatchNorm folded into the convolution
+     * before it, a depthwise convolution whose weight includes the residual around it, a block whose layer scales
+     * are in its branches' last linears.
+     */
+    boolean folded(Module m) {
+        return plan != null && plan.isFolded(m);
+    }
+
     /** A new intermediate tensor with unspecified contents, released with the pass. */
     public Tensor empty(int... shape) {
+        if (memory != null) {
+            Tensor t = memory.take(shape);
+            if (t != null) return t;
+        }
         return workspace.empty(shape);
     }
 
     public Tensor zeros(int... shape) {
-        return workspace.zeros(shape);
+        Tensor t = empty(shape);
+        backend.fill(t, 0f);
+        return t;
     }
 
     /**
@@ -73,7 +108,12 @@ public final class Pass implements AutoCloseable {
      * memory can serve the next layer; recording passes keep everything until they close.
      */
     public void done(Tensor t) {
-        if (tape == null) workspace.release(t);
+        if (tape != null) return;
+        if (memory != null && memory.owns(t)) {
+            memory.release(t);
+        } else {
+            workspace.release(t);
+        }
     }
 
     /** Saves a module's record for its backward; a no-op when not recording. */
@@ -96,5 +136,6 @@ public final class Pass implements AutoCloseable {
     public void close() {
         workspace.close();
         if (tape != null) tape.clear();
+        if (plan != null) plan.finished(memory);
     }
 }

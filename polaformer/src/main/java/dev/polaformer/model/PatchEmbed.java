@@ -20,6 +20,10 @@ public final class PatchEmbed extends Module {
         return proj.forward(x, pass);
     }
 
+    void forEachConvThenNorm(java.util.function.BiConsumer<Conv2d, BatchNorm2d> action) {
+        proj.forEachConvThenNorm(action);
+    }
+
     /** Returns null: the stem's input is the image, whose gradient nobody needs. */
     public Tensor backward(Tensor dy, Pass pass) {
         return proj.backward(dy, pass);
@@ -41,23 +45,27 @@ public final class PatchEmbed extends Module {
 
         private record Saved(Tensor[] preGelu) {}
 
+        void forEachConvThenNorm(java.util.function.BiConsumer<Conv2d, BatchNorm2d> action) {
+            for (int i = 0; i < 4; i++) action.accept(convs[i], norms[i]);
+        }
+
         Tensor forward(Tensor x, Pass pass) {
-            Tensor[] preGelu = new Tensor[3];
+            Tensor[] preGelu = pass.recording() ? new Tensor[3] : null;
             Tensor h = x;
             for (int i = 0; i < 4; i++) {
                 Tensor c = convs[i].forward(h, pass);
                 if (h != x) pass.done(h);
                 h = norms[i].forward(c, pass);
-                pass.done(c);
+                if (h != c) pass.done(c);
                 if (i < 3) {
-                    preGelu[i] = h;
+                    if (preGelu != null) preGelu[i] = h;
                     Tensor g = pass.empty(h.shape());
                     pass.backend().gelu(h, g);
                     pass.done(h);
                     h = g;
                 }
             }
-            pass.save(new Saved(preGelu));
+            if (preGelu != null) pass.save(new Saved(preGelu));
             return h;
         }
 

@@ -71,7 +71,7 @@ public final class PolaFormer extends Module {
         Tensor projected = proj.forward(x, pass);
         pass.done(x);
         Tensor normalized = norm.forward(projected, pass);
-        pass.done(projected);
+        if (normalized != projected) pass.done(projected);
         Tensor swished = pass.empty(normalized.shape());
         backend.silu(normalized, swished);
         pass.done(normalized);
@@ -80,8 +80,18 @@ public final class PolaFormer extends Module {
         pass.done(swished);
         sink.accept("pooled", pooled);
         Tensor logits = head.forward(pooled.reshape(b, 1, 1, p), pass).reshape(b, numClasses);
-        pass.save(new Saved(normalized, h, w));
+        if (pass.recording()) pass.save(new Saved(normalized, h, w));
         return logits;
+    }
+
+    /** Each convolution followed by a BatchNorm (stem, downsampling, final projection), for folding the two. */
+    void forEachConvThenNorm(java.util.function.BiConsumer<Conv2d, BatchNorm2d> action) {
+        patchEmbed.forEachConvThenNorm(action);
+        for (int i = 0; i < layers.size(); i++) {
+            PatchMerging d = layers.get(i).downsample;
+            if (d != null) action.accept(d.reduction, d.norm);
+        }
+        action.accept(proj, norm);
     }
 
     public Tensor forward(Tensor images, Pass pass) {

@@ -35,7 +35,21 @@ public final class Rope extends Module {
                 }
             }
         }
-        return cache.computeIfAbsent(((long) h << 32) | w, k -> {
+        long key = ((long) h << 32) | w;
+        Last last = this.last;
+        if (last != null && last.key == key && last.version == v) return last.tables;  // every block asks: no boxing
+        RopeTables t = tablesFor(key, h, w);
+        this.last = new Last(key, v, t);
+        return t;
+    }
+
+    /** The grid a stage asked for last, so that its blocks find their tables without a map lookup. */
+    private record Last(long key, int version, RopeTables tables) {}
+
+    private volatile Last last;
+
+    private RopeTables tablesFor(long key, int h, int w) {
+        return cache.computeIfAbsent(key, k -> {
             float[][] t = RopeTables.compute(angle.toArray(), h, w);
             int n = h * w, d = t[0].length / n;
             return new RopeTables(backend.fromArray(t[0], n, d), backend.fromArray(t[1], n, d));
@@ -44,6 +58,7 @@ public final class Rope extends Module {
 
     @Override
     public void close() {
+        last = null;
         cache.values().forEach(RopeTables::close);
         cache.clear();
         super.close();

@@ -39,14 +39,14 @@ public final class Stage extends Module {
             Tensor next = b.forward(out, tables, pass);
             if (out != x) pass.done(out);
             out = next;
-            sink.accept("layers." + index + ".blocks." + j, out);
+            if (sink != ActivationSink.NONE) sink.accept("layers." + index + ".blocks." + j, out);
         }
         if (downsample != null) {
             Tensor next = downsample.forward(out, pass);
             if (out != x) pass.done(out);
             out = next;
         }
-        sink.accept("layers." + index, out);
+        if (sink != ActivationSink.NONE) sink.accept("layers." + index, out);
         return out;
     }
 

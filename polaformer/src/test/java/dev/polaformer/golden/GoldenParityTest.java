@@ -8,6 +8,7 @@ import dev.polaformer.model.Block;
 import dev.polaformer.model.GatedAttention;
 import dev.polaformer.model.Module;
 import dev.polaformer.model.Parameter;
+import dev.polaformer.model.InferencePlan;
 import dev.polaformer.model.Pass;
 import dev.polaformer.model.PolaFormer;
 import dev.polaformer.model.PolaLinearAttention;
@@ -148,12 +149,20 @@ class GoldenParityTest {
     }
 
     private static void modelEval(SafetensorsFile f, Backend backend) throws IOException {
-        try (PolaFormer m = model(f, backend, 0); Pass pass = Pass.inference(backend)) {
-            int[] in = f.entry("input").shape();
+        // Through the inference plan (constant packed weights, BatchNorm folded, planned memory): the path that
+        // Predictor runs. The second pass replays the planned memory of the first.
+        int[] in = f.entry("input").shape();
+        try (PolaFormer m = model(f, backend, 0); InferencePlan plan = InferencePlan.of(m)) {
             Map<String, float[]> acts = new LinkedHashMap<>();
-            Tensor logits = m.forward(image(f, "input", pass, in[0], in[1], in[2], in[3]), pass,
-                    (name, t) -> acts.put(name, t.rank() == 4 ? nchw(t) : t.toArray()));
-            assertClose("logits", f.floats("logits"), logits.toArray(), FORWARD_ABS, FORWARD_REL);
+            try (Pass pass = plan.pass(in[0], in[2], in[3])) {
+                Tensor logits = m.forward(image(f, "input", pass, in[0], in[1], in[2], in[3]), pass,
+                        (name, t) -> acts.put(name, t.rank() == 4 ? nchw(t) : t.toArray()));
+                assertClose("logits", f.floats("logits"), logits.toArray(), FORWARD_ABS, FORWARD_REL);
+            }
+            try (Pass pass = plan.pass(in[0], in[2], in[3])) {
+                Tensor logits = m.forward(image(f, "input", pass, in[0], in[1], in[2], in[3]), pass);
+                assertClose("logits, replayed plan", f.floats("logits"), logits.toArray(), FORWARD_ABS, FORWARD_REL);
+            }
             int compared = 0;
             for (String name : f.entries().keySet()) {
                 if (!name.startsWith("act.")) continue;

@@ -58,6 +58,20 @@ public final class CpuBackend extends ArrayBackend {
         matmul.matmul(a, transA, b, transB, c, alpha, beta);
     }
 
+    @Override
+    public void linear(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        if (matmul.linearWithConstant(x, weight, bias, false, y)) return;
+        matmul(x, false, weight, true, y, 1f, 0f);
+        if (bias != null) add(y, bias, y);
+    }
+
+    @Override
+    public void linearGelu(Tensor x, Tensor weight, Tensor bias, Tensor y) {
+        if (matmul.linearWithConstant(x, weight, bias, true, y)) return;
+        linear(x, weight, bias, y);
+        gelu(y, y);
+    }
+
     // ================================================================ convolution
 
     @Override

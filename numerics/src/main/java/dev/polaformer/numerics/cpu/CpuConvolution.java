@@ -2,6 +2,7 @@ package dev.polaformer.numerics.cpu;
 
 import dev.polaformer.numerics.ConvGeometry;
 import dev.polaformer.numerics.HeapMemory;
+import dev.polaformer.numerics.HeapStorage;
 import dev.polaformer.numerics.Tensor;
 
 /**
@@ -49,6 +50,11 @@ final class CpuConvolution {
         int bo = bias == null ? 0 : bias.offset();
         int pixels = g.b() * g.ho() * g.wo(), k = g.kh() * g.kw() * g.cin(), cout = g.cout();
         if (pixels == 0 || cout == 0) return;
+        PackedRight constant = constantWeight(weight, g);
+        if (constant != null && (isPointwise(g) || !DirectConvolution.applies(g))) {
+            convolveConstant(g, xa, x.offset(), constant, ba, bo, ya, y.offset());
+            return;
+        }
         if (isPointwise(g)) {
             Sgemm.gemm(parallel, false, true, pixels, cout, k, 1f, xa, x.offset(), k, wa, weight.offset(), k, 0f,
                     ya, y.offset(), cout);
@@ -70,6 +76,43 @@ final class CpuConvolution {
                 Sgemm.gemm(parallel, false, true, p1 - p0, cout, k, 1f, pa, 0, k, w, 0, k, 0f,
                         ya, y.offset() + p0 * cout, cout);
                 if (ba != null) addBias(ya, y.offset(), p0, p1, cout, ba, bo);
+            }
+        }
+    }
+
+    /** Key of a constant weight's panels: {@code Wᵀ (K × Cout)}, K in (i, j, ci) order. */
+    private static final Object PANELS = "conv2d weight";
+
+    /** A constant weight's GEMM panels, packed on first use and kept with it; null for an ordinary weight. */
+    private static PackedRight constantWeight(Tensor weight, ConvGeometry g) {
+        if (!(weight.storage() instanceof HeapStorage hs) || !hs.isConstant() || weight.offset() != 0) return null;
+        int k = g.kh() * g.kw() * g.cin(), cout = g.cout();
+        if (hs.derived(PANELS) instanceof PackedRight p && p.k() == k && p.n() == cout) return p;
+        float[] w = new float[cout * k];
+        packWeight(hs.array(), 0, g, w);
+        PackedRight p = PackedRight.pack(true, k, cout, w, 0, k);
+        hs.keepDerived(PANELS, p);
+        return p;
+    }
+
+    /** {@link #conv2d} with a constant weight: as the patch path, but multiplying by panels packed once. */
+    private void convolveConstant(ConvGeometry g, float[] xa, int xo, PackedRight w, float[] ba, int bo,
+                                  float[] ya, int yo) {
+        int pixels = g.b() * g.ho() * g.wo(), k = g.kh() * g.kw() * g.cin(), cout = g.cout();
+        if (isPointwise(g)) {
+            Sgemm.gemm(parallel, false, pixels, 1f, xa, xo, k, w, 0f, ya, yo, cout);
+            if (ba != null) addBias(ya, yo, 0, pixels, cout, ba, bo);
+            return;
+        }
+        int rowsPerBlock = outputRowsPerBlock(g);
+        try (Tensor patches = memory.empty(rowsPerBlock * g.wo() * k)) {
+            float[] pa = memory.array("conv2d", patches);
+            for (int q0 = 0; q0 < g.b() * g.ho(); q0 += rowsPerBlock) {
+                int q1 = Math.min(g.b() * g.ho(), q0 + rowsPerBlock);
+                int p0 = q0 * g.wo(), p1 = q1 * g.wo();
+                Im2col.fill(parallel, g, xa, xo, p0, p1, pa);
+                Sgemm.gemm(parallel, false, p1 - p0, 1f, pa, 0, k, w, 0f, ya, yo + p0 * cout, cout);
+                if (ba != null) addBias(ya, yo, p0, p1, cout, ba, bo);
             }
         }
     }

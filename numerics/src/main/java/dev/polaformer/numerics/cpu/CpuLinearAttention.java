@@ -93,6 +93,15 @@ final class CpuLinearAttention implements LinearAttention {
         String op = "linearAttention";
         LinearAttention.check(op, q, k, v, heads, s1, s2, rope, out);
         Call g = new Call(op, memory, q, k, v, heads, s1, s2, rope, parallel.threads(), false);
+        try {
+            forward(g, out);
+        } finally {
+            g.release();
+        }
+    }
+
+    private void forward(Call g, Tensor out) {
+        String op = g.op;
         if (g.n == 0 || g.b == 0) return;
         TokenRows outRows = TokenRows.of(memory, op, out);
         if (g.chunks == 1) {
@@ -134,6 +143,15 @@ final class CpuLinearAttention implements LinearAttention {
         LinearAttention.check(op, q, k, v, heads, s1, s2, rope, dOut);
         LinearAttention.check(op, dq, dk, dv, heads, ds1, ds2, rope, dOut);
         Call g = new Call(op, memory, q, k, v, heads, s1, s2, rope, parallel.threads(), true);
+        try {
+            backward(g, dOut, dq, dk, dv, ds1, ds2);
+        } finally {
+            g.release();
+        }
+    }
+
+    private void backward(Call g, Tensor dOut, Tensor dq, Tensor dk, Tensor dv, Tensor ds1, Tensor ds2) {
+        String op = g.op;
         if (g.n == 0 || g.b == 0) return;
         TokenRows gRows = TokenRows.of(memory, op, dOut), dqRows = TokenRows.of(memory, op, dq);
         TokenRows dkRows = TokenRows.of(memory, op, dk), dvRows = TokenRows.of(memory, op, dv);
@@ -666,9 +684,19 @@ final class CpuLinearAttention implements LinearAttention {
             keyPart = fw * wv + fw;
             queryPart = fw * wv + fw;
             boolean shared = chunks > 1;
-            sums = new double[shared ? slots * keyPart : 0];
-            querySums = new double[shared && backward ? slots * queryPart : 0];
-            sigSums = new double[backward ? slots * 2 * fw : 0];
+            // pooled: a forward at batch 1 would otherwise allocate tens of KiB of sums per call
+            sums = shared ? dev.polaformer.numerics.cpu.Scratch.takeDoubles(slots * keyPart) : NONE;
+            querySums = shared && backward ? dev.polaformer.numerics.cpu.Scratch.takeDoubles(slots * queryPart) : NONE;
+            sigSums = backward ? dev.polaformer.numerics.cpu.Scratch.takeDoubles(slots * 2 * fw) : NONE;
+        }
+
+        private static final double[] NONE = {};
+
+        /** Hands the pooled sums back; the call is over. */
+        void release() {
+            for (double[] a : new double[][] {sums, querySums, sigSums}) {
+                if (a.length > 0) dev.polaformer.numerics.cpu.Scratch.give(a);
+            }
         }
 
         /** First token of chunk {@code c}; chunks are whole blocks. */

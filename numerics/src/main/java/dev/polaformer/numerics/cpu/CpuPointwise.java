@@ -176,9 +176,30 @@ final class CpuPointwise {
             memory.fill(y, Float.NaN); // an empty image: 0/0, as the reference computes it
             return;
         }
+        if (x.isContiguous() && y.isContiguous()) {
+            averageContiguous(xa, x.offset(), x.dim(0), x.dim(1) * x.dim(2), x.dim(3), ya, y.offset());
+            return;
+        }
         int[] outStrides = {y.stride(0), 0, 0, y.stride(1)};
         BroadcastReduction.run(parallel, x.shape(), xa, x.offset(), x.strides(), null, 0, null,
                 ya, y.offset(), outStrides, false, (double) x.dim(1) * x.dim(2));
+    }
+
+    /**
+     * The model's pooling, a contiguous {@code (B, positions, C)} map (7×7×2048 at 224²): per image, the positions
+     * added row by row into a double per channel, on the calling thread. A few hundred thousand adds, less than
+     * waking the pool costs; and no vector-shape conversion, which C2 left uncompiled in this once-per-forward
+     * kernel (it then allocated on every call).
+     */
+    private static void averageContiguous(float[] x, int xo, int batch, int positions, int channels, float[] y, int yo) {
+        double[] acc = Scratch.doubles(0, channels);
+        for (int b = 0; b < batch; b++) {
+            java.util.Arrays.fill(acc, 0, channels, 0);
+            for (int p = 0, row = xo + b * positions * channels; p < positions; p++, row += channels) {
+                for (int c = 0; c < channels; c++) acc[c] += x[row + c];
+            }
+            for (int c = 0; c < channels; c++) y[yo + b * channels + c] = (float) (acc[c] / positions);
+        }
     }
 
     void avgPoolBackward(Tensor dy, Tensor dx) {
@@ -233,6 +254,11 @@ final class CpuPointwise {
     // ================================================================ plumbing
 
     private void map(String op, Tensor x, Tensor y, Elementwise.Kernel kernel) {
+        if (x.isContiguous() && y.isContiguous() && x.sameShape(y)) {
+            Elementwise.flat(parallel, y.size(), memory.array(op, y), y.offset(), memory.array(op, x), x.offset(),
+                    null, 0, kernel);
+            return;
+        }
         Shapes.requireSameShape(op, "x", x, "y", y);
         float[] xa = memory.array(op, x), ya = memory.array(op, y);
         CollapsedLayout l = CollapsedLayout.of(y.shape(), new int[] {y.offset(), x.offset()}, y.strides(), x.strides());
@@ -249,6 +275,19 @@ final class CpuPointwise {
     }
 
     private void broadcast(String op, Tensor a, Tensor b, Tensor out, Elementwise.Kernel kernel) {
+        if (a.isContiguous() && out.isContiguous() && a.sameShape(out) && b.isContiguous()) {
+            // The model's cases, checked without the general layout: equal shapes, or a bias over the channels
+            float[] aa = memory.array(op, a), ba = memory.array(op, b), oa = memory.array(op, out);
+            if (a.sameShape(b)) {
+                Elementwise.flat(parallel, a.size(), oa, out.offset(), aa, a.offset(), ba, b.offset(), kernel);
+                return;
+            }
+            int c = a.rank() == 0 ? 0 : a.dim(-1);
+            if (b.rank() == 1 && b.dim(0) == c && c > 0) {
+                Elementwise.rows(parallel, a.size() / c, c, oa, out.offset(), aa, a.offset(), ba, b.offset(), kernel);
+                return;
+            }
+        }
         Shapes.requireBroadcastable(op, "a", a, "b", b);
         Shapes.requireSameShape(op, "a", a, "out", out);
         float[] aa = memory.array(op, a), ba = memory.array(op, b), oa = memory.array(op, out);

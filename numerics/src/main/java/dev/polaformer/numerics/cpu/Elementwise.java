@@ -60,6 +60,42 @@ final class Elementwise {
         });
     }
 
+    /**
+     * {@code out[oo..oo+n) = f(a[ao..], b[bo..])} over contiguous arrays ({@code b} null for one input), cut into
+     * pieces for the threads: the common case, without a layout.
+     */
+    static void flat(Parallel parallel, int n, float[] out, int oo, float[] a, int ao, float[] b, int bo, Kernel kernel) {
+        if (n == 0) return;
+        if (n < MIN_PARALLEL || parallel.threads() == 1) {
+            kernel.run(a, ao, b, bo, out, oo, n);
+            return;
+        }
+        int pieces = (n + PIECE - 1) / PIECE;
+        parallel.forEach(pieces, p -> {
+            int j = p * PIECE;
+            kernel.run(a, ao + j, b, b == null ? 0 : bo + j, out, oo + j, Math.min(PIECE, n - j));
+        });
+    }
+
+    /**
+     * {@code out[r][j] = f(a[r][j], b[j])} over {@code rows} contiguous rows of {@code width}: a vector of
+     * {@code width} broadcast over the rows (a bias), whole rows per task.
+     */
+    static void rows(Parallel parallel, int rows, int width, float[] out, int oo, float[] a, int ao, float[] b, int bo,
+                     Kernel kernel) {
+        long n = (long) rows * width;
+        if (n < MIN_PARALLEL || parallel.threads() == 1) {
+            for (int r = 0; r < rows; r++) kernel.run(a, ao + r * width, b, bo, out, oo + r * width, width);
+            return;
+        }
+        int rowsPerPiece = Math.max(1, PIECE / width), pieces = (rows + rowsPerPiece - 1) / rowsPerPiece;
+        parallel.forEach(pieces, p -> {
+            for (int r = p * rowsPerPiece, end = Math.min(rows, r + rowsPerPiece); r < end; r++) {
+                kernel.run(a, ao + r * width, b, bo, out, oo + r * width, width);
+            }
+        });
+    }
+
     /** The slow path for strided or broadcast rows: copy in, run the kernel on the copies, copy out. */
     private static void gathered(CollapsedLayout layout, int[] offsets, int j0, int n, float[] out, float[] a,
                                  float[] b, Kernel kernel) {

@@ -143,8 +143,55 @@ public final class Sgemm {
             return;
         }
         boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
-        new Call(blocking, parallel, serial, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc)
-                .run();
+        new Call(blocking, parallel, serial, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc,
+                false).run();
+    }
+
+    /**
+     * {@code C = alpha·op(A)·B + beta·C} with {@code B} packed beforehand ({@link PackedRight}): a constant
+     * weight, packed once instead of on every call. For the skinny products of inference at batch 1 (49 rows
+     * against a 384 × 1536 weight) packing {@code B} cost as much as the arithmetic.
+     */
+    public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
+                            PackedRight b, float beta, float[] c, int cOff, int ldc) {
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, null, 0, false, beta, c, cOff, ldc);
+    }
+
+    /**
+     * As {@link #gemm(Parallel, boolean, int, float, float[], int, int, PackedRight, float, float[], int, int)},
+     * then {@code C[i][j] += bias[biasOff + j]} on each tile as it is finished, while it is in cache: a linear
+     * layer's bias without a pass of its own over the output (rounded as the separate add would be).
+     */
+    public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
+                            PackedRight b, float[] bias, int biasOff, float beta, float[] c, int cOff, int ldc) {
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, bias, biasOff, false, beta, c, cOff, ldc);
+    }
+
+    /** As the bias form, then (with {@code gelu}) {@code C = gelu(C)} on each finished tile, after its bias. */
+    public static void gemm(Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff, int lda,
+                            PackedRight b, float[] bias, int biasOff, boolean gelu, float beta, float[] c, int cOff,
+                            int ldc) {
+        gemm(DEFAULT, parallel, transA, m, alpha, a, aOff, lda, b, bias, biasOff, gelu, beta, c, cOff, ldc);
+    }
+
+    static void gemm(Blocking blocking, Parallel parallel, boolean transA, int m, float alpha, float[] a, int aOff,
+                     int lda, PackedRight b, float[] bias, int biasOff, boolean gelu, float beta, float[] c, int cOff,
+                     int ldc) {
+        if (m < 0) throw new IllegalArgumentException("gemm: negative size m=" + m);
+        int n = b.n(), k = b.k();
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0) {
+            scale(m, n, beta, c, cOff, ldc);
+            finishTile(bias, biasOff, gelu, c, cOff, ldc, m, n);
+            return;
+        }
+        boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
+        Call call = new Call(blocking, parallel, serial, transA, false, m, n, k, alpha, a, aOff, lda, b.panels(), 0, 0,
+                beta, c, cOff, ldc, true);
+        call.bias = bias;
+        call.biasOff = biasOff;
+        call.gelu = gelu;
+        call.run();
     }
 
     /**
@@ -178,7 +225,7 @@ public final class Sgemm {
         if (flops > 0 && alpha != 0 && threads > 1 && batch >= threads && (batch >= 4 * threads || flops < SMALL_FLOPS)) {
             // Many or small matrices: each thread takes whole matrices, computed serially.
             parallel.forEach(batch, p -> new Call(blocking, parallel, true, transA, transB, m, n, k, alpha,
-                    a, aOff + p * strideA, lda, b, bOff + p * strideB, ldb, beta, c, cOff + p * strideC, ldc).run());
+                    a, aOff + p * strideA, lda, b, bOff + p * strideB, ldb, beta, c, cOff + p * strideC, ldc, false).run());
             return;
         }
         for (int p = 0; p < batch; p++) {
@@ -221,6 +268,15 @@ public final class Sgemm {
         t.start();
     }
 
+    /** The epilogue of a finished block of {@code C}: its bias, then GELU, each as optional. */
+    private static void finishTile(float[] bias, int biasOff, boolean gelu, float[] c, int cOff, int ldc, int rows,
+                                   int cols) {
+        if (bias != null) SgemmWriteBack.addBias(c, cOff, ldc, rows, cols, bias, biasOff);
+        if (gelu) {
+            for (int r = 0; r < rows; r++) GeluKernels.gelu(c, cOff + r * ldc, null, 0, c, cOff + r * ldc, cols);
+        }
+    }
+
     /** {@code C = beta·C}, where {@code beta == 0} writes zeros whatever {@code C} held. */
     private static void scale(int m, int n, float beta, float[] c, int cOff, int ldc) {
         for (int i = 0; i < m; i++) {
@@ -238,6 +294,13 @@ public final class Sgemm {
         private final Blocking blocking;
         private final Parallel parallel;
         private final boolean serial, transA, transB;
+        /** {@code b} already holds all of {@code B} in micro-panels over the whole of {@code K} ({@link PackedRight}). */
+        private final boolean prepacked;
+        /** Added to each row of {@code C} as its tiles are finished; null for none. */
+        private float[] bias;
+        private int biasOff;
+        /** Whether finished tiles go through GELU (after the bias). */
+        private boolean gelu;
         private final int m, n, k;
         private final float alpha, beta;
         private final float[] a, b, c;
@@ -262,8 +325,9 @@ public final class Sgemm {
 
         Call(Blocking blocking, Parallel parallel, boolean serial, boolean transA, boolean transB, int m, int n, int k,
              float alpha, float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta,
-             float[] c, int cOff, int ldc) {
+             float[] c, int cOff, int ldc, boolean prepacked) {
             this.blocking = blocking;
+            this.prepacked = prepacked;
             this.parallel = parallel;
             this.serial = serial;
             this.transA = transA;
@@ -285,8 +349,11 @@ public final class Sgemm {
             int kc = blocking.kc();
             this.kBlocks = (k + kc - 1) / kc;
             this.panelsN = (n + NR - 1) / NR;
-            this.panelsPerColumnSuper = (int) Math.min(panelsN, Math.max(1, blocking.packedBFloats() / ((long) NR * kc)));
-            this.kBlocksPerSuper = (int) Math.max(1, blocking.packedBFloats() / ((long) panelsPerColumnSuper * NR * kc));
+            // Packed beforehand, B is one super-block whatever its size.
+            this.panelsPerColumnSuper = prepacked ? panelsN
+                    : (int) Math.min(panelsN, Math.max(1, blocking.packedBFloats() / ((long) NR * kc)));
+            this.kBlocksPerSuper = prepacked ? kBlocks
+                    : (int) Math.max(1, blocking.packedBFloats() / ((long) panelsPerColumnSuper * NR * kc));
             int panelsPerSuper = kBlocks == 1 ? Integer.MAX_VALUE / MR
                     : (int) Math.max(1, blocking.accumulatorDoubles() / ((long) panelsPerColumnSuper * TILE));
             this.rowsPerSuper = (int) Math.min(m, (long) panelsPerSuper * MR);
@@ -308,8 +375,12 @@ public final class Sgemm {
                         kb1 = Math.min(kBlocks, kb0 + kBlocksPerSuper);
                         ks0 = kStart(kb0);
                         ksLen = kStart(kb1) - ks0;
-                        packedB = ws.packedB(superPanelsN * NR * ksLen);
-                        forEach(superPanelsN, this::packPanelB);
+                        if (prepacked) {
+                            packedB = b;
+                        } else {
+                            packedB = ws.packedB(superPanelsN * NR * ksLen);
+                            forEach(superPanelsN, this::packPanelB);
+                        }
                         forEach(kParts * rowTasks * colTasks, this::runTask);
                     }
                     if (kParts > 1) forEach(superPanelsN, this::sumParts);
@@ -386,15 +457,18 @@ public final class Sgemm {
                         if (kBlocks == 1 && beta == 0 && tileRows == MR && cols == NR) {
                             // The common case, a whole tile of a one-block product: straight from registers to C.
                             SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, alpha, c, ct0, ldc);
+                            if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, MR, NR);
                             continue;
                         }
                         SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, 1f, tile, 0, NR);
                         if (kBlocks == 1) {
                             SgemmWriteBack.toC(tile, tileRows, cols, alpha, beta, c, ct0, ldc);
+                            if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, tileRows, cols);
                         } else {
                             int ao = accBase + accumulatorTile(q, i);
                             if (last) {
                                 SgemmWriteBack.finish(tile, acc, ao, tileRows, cols, alpha, beta, c, ct0, ldc);
+                                if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, tileRows, cols);
                             } else {
                                 SgemmWriteBack.accumulate(tile, first, acc, ao);
                             }
@@ -416,6 +490,9 @@ public final class Sgemm {
             for (int i = ms0; i < ms1; i += MR) {
                 SgemmWriteBack.finishParts(acc, accumulatorTile(q, i), kParts, partSize, Math.min(MR, m - i), cols,
                         alpha, beta, c, cOff + i * ldc + j, ldc);
+                if (bias != null || gelu) {
+                    finishTile(bias, biasOff + j, gelu, c, cOff + i * ldc + j, ldc, Math.min(MR, m - i), cols);
+                }
             }
         }
     }

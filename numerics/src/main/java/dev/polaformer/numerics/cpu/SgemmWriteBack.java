@@ -104,4 +104,16 @@ final class SgemmWriteBack {
             }
         }
     }
+
+    /** {@code C[r][j] += bias[bo + j]} for {@code r < rows}, {@code j < cols}: a finished tile's bias. */
+    static void addBias(float[] c, int cOff, int ldc, int rows, int cols, float[] bias, int bo) {
+        for (int r = 0; r < rows; r++) {
+            int ci = cOff + r * ldc;
+            int j = 0;
+            for (; j + L <= cols; j += L) {
+                FloatVector.fromArray(F, c, ci + j).add(FloatVector.fromArray(F, bias, bo + j)).intoArray(c, ci + j);
+            }
+            for (; j < cols; j++) c[ci + j] += bias[bo + j];
+        }
+    }
 }
