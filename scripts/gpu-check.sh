@@ -109,6 +109,29 @@ if [ "$RUN_TESTS" = 1 ]; then
   fi
 fi
 
+# The kernels alone, against double-precision host maths, then under compute-sanitizer's memcheck (the attention
+# kernels included): needs nvcc, which the GPU machine has and the Java runtime does not need.
+if [ "$RUN_TESTS" = 1 ] && [ "$GPU" != none ] && [ -x "$PACK/native/selftest.sh" ]; then
+  echo; echo "---- kernel self-test"
+  if bash "$PACK/native/selftest.sh" > "$RESULTS/kernel-selftest.log" 2>&1; then
+    row "kernel self-test" "PASS: $(grep -c PASS "$RESULTS/kernel-selftest.log") checks  [kernel-selftest.log]"
+  else
+    row "kernel self-test" "FAIL: $(grep -c FAIL "$RESULTS/kernel-selftest.log") failed  [kernel-selftest.log]"; FAILED=1
+  fi
+  grep -E "FAIL|summary|passed" "$RESULTS/kernel-selftest.log" | tail -n 5
+  sanitizer=$(command -v compute-sanitizer || ls -d /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | sort -rV | head -1)
+  selftest=${TMPDIR:-/tmp}/polaformer_kernel_selftest
+  if [ -n "$sanitizer" ] && [ -x "$selftest" ]; then
+    "$sanitizer" --tool memcheck --error-exitcode 3 "$selftest" > "$RESULTS/memcheck.log" 2>&1
+    rc=$?
+    errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) error.*/\1/p' "$RESULTS/memcheck.log" | tail -n 1)
+    if [ "$rc" -eq 0 ]; then row "memcheck (kernel self-test)" "clean: ${errors:-0} errors  [memcheck.log]"
+    else row "memcheck (kernel self-test)" "FAIL: ${errors:-?} errors, exit $rc  [memcheck.log]"; FAILED=1; fi
+  else
+    row "memcheck (kernel self-test)" "not run: no compute-sanitizer or no self-test binary"
+  fi
+fi
+
 if [ "$RUN_BENCH" = 1 ]; then
   echo; echo "---- benchmarks on $BACKEND ${QUICK:+(quick: small batches and images, a harness check only)}"
   "$JAVA" "${FLAGS[@]}" -Dpolaformer.backend="$BACKEND" -cp "$CP" dev.polaformer.bench.DeviceBenchmark \

@@ -68,6 +68,11 @@ for f in "$GOLDEN"/*.safetensors; do
 done
 
 cp scripts/gpu-check.sh "$OUT/"
+# The kernels' own self-test (built with nvcc on the GPU machine) and the sources it includes.
+mkdir -p "$OUT/native/src/main" "$OUT/native/src/test"
+cp native/selftest.sh "$OUT/native/"
+cp -r native/src/main/cuda "$OUT/native/src/main/"
+cp -r native/src/test/cuda "$OUT/native/src/test/"
 {
   echo "PolaFormer++ GPU pack, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
   echo "jre modules: $modules"
