@@ -13,7 +13,8 @@ Besides the two model files it writes <out>_eval.safetensors: a fixed random inp
 the float64 PyTorch logits for it (`logits`), which OrtComparison uses as its agreement input.
 
 Run (Debian's python3-torch 1.13; the onnx package is optional and only used to check the file):
-  git --git-dir=/work/.mirror/ZacharyMeng+PolaFormerPP/repo archive fd26f5e | tar -x -C /tmp/PolaFormerPP
+  mkdir -p /tmp/PolaFormerPP && git --git-dir=/work/.mirror/ZacharyMeng+PolaFormerPP/repo archive fd26f5e \
+    'polaformer++/models' | tar -x -C /tmp/PolaFormerPP
   python3 bench/export-onnx.py --official /tmp/PolaFormerPP --variant b2 --out /work/anchors-local/pola_b2_random
     # writes /work/anchors-local/pola_b2_random.onnx, .safetensors and _eval.safetensors (never commit them)
 """
