@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# b0 inference against ONNX Runtime (same weights), over several fresh JVMs; writes the "onnxruntime" section of
-# bench/RESULTS.md. Needs ../shared (golden weights and the ONNX export).
-#   bench/run-ort.sh                      # 3 JVMs, about 5 minutes
+# Inference against ONNX Runtime (same weights), over several fresh JVMs. By default b0 on ../shared's golden
+# weights and their official ONNX export, written to the "onnxruntime" section of bench/RESULTS.md; another
+# variant (files from bench/export-onnx.py) goes to its own "onnxruntime-<variant>" section.
+#   bench/run-ort.sh                      # b0, 3 JVMs, about 5 minutes
 #   bench/run-ort.sh -Dbench.jvms=5
+#   bench/run-ort.sh -Dbench.variant=b2 -Dbench.weights=/work/anchors-local/pola_b2_random.safetensors \
+#     -Dbench.onnx=/work/anchors-local/pola_b2_random.onnx -Dbench.golden=/work/anchors-local/pola_b2_random_eval.safetensors \
+#     -Dbench.warmupLarge=6 -Dbench.roundsLarge=12   # fewer calls at batch 8
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./scripts/find-jdk.sh

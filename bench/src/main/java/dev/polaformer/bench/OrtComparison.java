@@ -21,8 +21,9 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * One fresh JVM's side-by-side run of PolaFormer++ b0 in this library and in ONNX Runtime (the official export,
- * the same weights): first the logits of the golden input must agree (max |Δ| ≤ 1e-4), then both are timed,
+ * One fresh JVM's side-by-side run of PolaFormer++ (b0 by default; the variant is detected from the weights) in this
+ * library and in ONNX Runtime (the official export, the same weights): first the logits of the agreement input
+ * ({@code --golden}: {@code input} NCHW and reference {@code logits}) must agree (max |Δ| ≤ 1e-4), then both are timed,
  * interleaved call by call, at each batch size and thread count. Prints one JSON line per configuration for
  * {@code OrtReport}, which runs several JVMs and writes the results. With {@code --only ours|ort} it runs one
  * engine alone and reports the process's peak resident memory.
@@ -39,6 +40,9 @@ public final class OrtComparison {
         int[] threads = ints(a.getOrDefault("threads", "1,2"));
         int warmup = Integer.parseInt(a.getOrDefault("warmup", "15"));
         int rounds = Integer.parseInt(a.getOrDefault("rounds", "30"));
+        // batches above 1 may be given fewer calls, to keep a run of the larger variants within minutes
+        int warmupLarge = Integer.parseInt(a.getOrDefault("warmup-large", String.valueOf(warmup)));
+        int roundsLarge = Integer.parseInt(a.getOrDefault("rounds-large", String.valueOf(rounds)));
         String only = a.get("only");
 
         OrtEnvironment env = OrtEnvironment.getEnvironment();
@@ -52,12 +56,13 @@ public final class OrtComparison {
                     float[] nhwc = toNhwc(nchw, b);
                     Runnable runOurs = ours == null ? null : () -> ours.logits(nhwc, b, 224, 224);
                     Runnable runOrt = ort == null ? null : () -> runOrt(ort, env, nchw, b);
-                    for (int i = 0; i < warmup; i++) {
+                    int nWarmup = b > 1 ? warmupLarge : warmup, nRounds = b > 1 ? roundsLarge : rounds;
+                    for (int i = 0; i < nWarmup; i++) {
                         if (runOurs != null) runOurs.run();
                         if (runOrt != null) runOrt.run();
                     }
-                    long[] tOurs = new long[rounds], tOrt = new long[rounds];
-                    for (int i = 0; i < rounds; i++) {
+                    long[] tOurs = new long[nRounds], tOrt = new long[nRounds];
+                    for (int i = 0; i < nRounds; i++) {
                         // each engine alone on the cores: both keep their threads spinning for a while after a
                         // call (ONNX Runtime's intra-op pool by default, ours for 0.2 ms), and a call that starts
                         // while the other engine's threads spin loses a core to them
@@ -96,7 +101,7 @@ public final class OrtComparison {
         }
     }
 
-    /** Both engines on the golden input: the logits must agree to 1e-4 (max abs). */
+    /** Both engines on the agreement input: the logits must agree to 1e-4 (max abs). */
     private static void agreement(Predictor ours, OrtSession ort, OrtEnvironment env, Path golden, int threads) throws IOException {
         float[] nchw, ref;
         int b;

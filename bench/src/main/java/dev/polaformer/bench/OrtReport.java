@@ -14,24 +14,33 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * PolaFormer++ b0 against ONNX Runtime over several fresh JVMs ({@code bench.jvms}, default 3): each JVM checks
+ * PolaFormer++ against ONNX Runtime over several fresh JVMs ({@code bench.jvms}, default 3): each JVM checks
  * that the logits agree and times both engines interleaved ({@link OrtComparison}); two more JVMs run each engine
- * alone to measure its peak resident memory. Writes the "onnxruntime" section of the results file with the
- * median over JVMs of each JVM's median, and the ratio.
+ * alone to measure its peak resident memory. Writes the median over JVMs of each JVM's median, and the ratio, into
+ * the "onnxruntime" section of the results file for b0 (the golden weights and their official export, the
+ * default), or "onnxruntime-&lt;variant&gt;" for another variant given as {@code bench.variant} with its
+ * {@code bench.weights}, {@code bench.onnx} and {@code bench.golden} (the agreement input and its reference logits).
  */
 public final class OrtReport {
     private OrtReport() {}
-
-    static final String BEGIN = "<!-- onnxruntime:begin — written by bench/run-ort.sh; edits inside are overwritten -->";
-    static final String END = "<!-- onnxruntime:end -->";
 
     public static void main(String[] args) throws Exception {
         int jvms = Integer.getInteger("bench.jvms", 3);
         Path results = Path.of(System.getProperty("bench.results", "bench/RESULTS.md"));
         String shared = System.getProperty("bench.shared", "../shared");
-        List<String> common = List.of("--weights", shared + "/golden/b0_weights.safetensors",
-                "--onnx", shared + "/anchors/pola_b0_golden7.onnx", "--golden", shared + "/golden/b0_eval.safetensors",
-                "--rounds", System.getProperty("bench.rounds", "30"), "--warmup", System.getProperty("bench.warmup", "15"));
+        String variant = System.getProperty("bench.variant", "b0");
+        boolean golden0 = variant.equals("b0") && System.getProperty("bench.weights") == null;
+        String weights = System.getProperty("bench.weights", shared + "/golden/b0_weights.safetensors");
+        String onnx = System.getProperty("bench.onnx", shared + "/anchors/pola_b0_golden7.onnx");
+        String goldenInput = System.getProperty("bench.golden", shared + "/golden/b0_eval.safetensors");
+        String warmup = System.getProperty("bench.warmup", "15"), rounds = System.getProperty("bench.rounds", "30");
+        String warmupLarge = System.getProperty("bench.warmupLarge", warmup), roundsLarge = System.getProperty("bench.roundsLarge", rounds);
+        List<String> common = List.of("--weights", weights, "--onnx", onnx, "--golden", goldenInput,
+                "--rounds", rounds, "--warmup", warmup, "--rounds-large", roundsLarge, "--warmup-large", warmupLarge);
+        // b0 on the golden weights keeps its historical section name; every other model gets its own section
+        String section = golden0 ? "onnxruntime" : "onnxruntime-" + variant;
+        String begin = "<!-- " + section + ":begin — written by bench/run-ort.sh; edits inside are overwritten -->";
+        String end = "<!-- " + section + ":end -->";
         String loadBefore = Results.loadAverage();
         ZonedDateTime started = ZonedDateTime.now();
         Map<String, List<Double>> ours = new LinkedHashMap<>(), ort = new LinkedHashMap<>();
@@ -54,18 +63,23 @@ public final class OrtReport {
                 (only.equals("ours") ? memOurs : memOrt).merge("peak", ((Number) r.get("peak_rss_mb")).doubleValue(), Math::max);
             }
         }
-        StringBuilder md = new StringBuilder(BEGIN).append('\n');
-        md.append("## b0 inference against ONNX Runtime (CPU, same weights, same run)\n\n");
+        StringBuilder md = new StringBuilder(begin).append('\n');
+        md.append("## ").append(variant).append(" inference against ONNX Runtime (CPU, same weights, same run)\n\n");
         md.append("- Date: ").append(started.format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z"))).append('\n');
         md.append("- Machine: ").append(Machine.cpu()).append("; JDK: ").append(Machine.jdk()).append('\n');
         md.append("- ONNX Runtime 1.29.0 (Java API, CPU provider, graph optimisation ALL, inter-op 1 thread) on "
-                + "`../shared/anchors/pola_b0_golden7.onnx`; this library on `../shared/golden/b0_weights.safetensors` "
-                + "(the same weights), `cpu` backend.\n");
+                + "`" + onnx + "`; this library on `" + weights + "` (the same weights), `cpu` backend.\n");
         md.append("- Load average before: ").append(loadBefore).append("; after: ").append(Results.loadAverage()).append('\n');
-        md.append(String.format(Locale.ROOT, "- Agreement on the golden input: max |logit difference| %.2g (limit 1e-4); "
-                + "ours against the float64 golden logits: %.2g.%n", agreement, golden));
-        md.append("- Command: `bench/run-ort.sh`; ").append(jvms).append(" fresh JVMs, each timing both engines "
-                + "alternately (warm-up, then medians of 30 calls, with the cores left idle for "
+        md.append(String.format(Locale.ROOT, "- Agreement on the input of `%s`: max |logit difference| %.2g (limit 1e-4); "
+                + "ours against its float64 logits: %.2g.%n", goldenInput, agreement, golden));
+        String calls = warmupLarge.equals(warmup) && roundsLarge.equals(rounds) ? warmup + " warm-up calls, then medians of " + rounds + " calls"
+                : warmup + " warm-up calls, then medians of " + rounds + " calls at batch 1 (" + warmupLarge + " and "
+                + roundsLarge + " at larger batches, to keep the run short)";
+        md.append("- Command: `bench/run-ort.sh").append(golden0 ? "" : " -Dbench.variant=" + variant + " -Dbench.weights=" + weights
+                + " -Dbench.onnx=" + onnx + " -Dbench.golden=" + goldenInput).append(warmupLarge.equals(warmup) && roundsLarge.equals(rounds)
+                ? "" : " -Dbench.warmupLarge=" + warmupLarge + " -Dbench.roundsLarge=" + roundsLarge)
+                .append("`; ").append(jvms).append(" fresh JVMs, each timing both engines "
+                + "alternately (" + calls + ", with the cores left idle for "
                 + Long.getLong("bench.quietMillis", 30) + " ms before each call so that neither engine's spinning "
                 + "threads take a core from the other's call); the table gives the median of the JVMs' medians "
                 + "and their range. Ours runs through `Predictor` (its inference plan). Every JVM runs with -Xmx" + HEAP
@@ -80,8 +94,8 @@ public final class OrtReport {
         md.append(String.format(Locale.ROOT, "%nPeak resident memory of a JVM running one engine alone (2 threads, "
                 + "batch 1 and 8): this library %.0f MB, ONNX Runtime %.0f MB.%n", memOurs.getOrDefault("peak", Double.NaN),
                 memOrt.getOrDefault("peak", Double.NaN)));
-        md.append('\n').append(END).append('\n');
-        Results.writeSection(results, BEGIN, END, md.toString());
+        md.append('\n').append(end).append('\n');
+        Results.writeSection(results, begin, end, md.toString());
         System.out.println(md);
     }
 
