@@ -25,6 +25,7 @@ jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --
   --output "$out"
 mkdir -p "$out/lib/polaformer"
 cp "$jar" "$out/lib/polaformer/polaformer-cli.jar"
+cp scripts/jit-flags.sh "$out/lib/polaformer/"
 
 # Record the AOT cache with the image's own runtime (the cache is only valid for the JVM that made it).
 echo "recording the AOT cache (one classify run on random weights)..." >&2
@@ -35,8 +36,9 @@ cat > "$out/bin/polaformer" <<'EOF'
 #!/bin/sh
 # PolaFormer++ command line on the bundled Java runtime. Extra JVM options: POLAFORMER_JAVA_OPTS.
 here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/lib/polaformer/jit-flags.sh"
 exec "$here/bin/java" -XX:AOTCache="$here/lib/polaformer/polaformer.aot" -Xlog:aot=off -Xlog:cds=off \
-  ${POLAFORMER_JAVA_OPTS:-} -jar "$here/lib/polaformer/polaformer-cli.jar" "$@"
+  $POLAFORMER_JIT_FLAGS ${POLAFORMER_JAVA_OPTS:-} -jar "$here/lib/polaformer/polaformer-cli.jar" "$@"
 EOF
 chmod +x "$out/bin/polaformer"
 
