@@ -69,20 +69,37 @@ class InferenceAllocationTest {
 
                 long[] ids = threadIds();
                 if (ids.length != 2) throw new IllegalStateException("expected the caller and one worker, found " + ids.length);
+                // Steady state is when C2 has compiled the loop, which takes longer on a busy machine (a fixed count
+                // of warm-up calls measured 386 KB per call instead of 83 KB once when CI's other work slowed the
+                // compiler): the quietest of 20 windows of 25 calls is the steady state.
                 long arrays = backend.arraysAllocated();
-                long[] before = mx.getThreadAllocatedBytes(ids);
-                int calls = 50;
-                for (int i = 0; i < calls; i++) plan.logits(images, batch, size, size, logits);
-                long[] after = mx.getThreadAllocatedBytes(ids);
-
-                long total = 0;
-                for (int t = 0; t < ids.length; t++) total += after[t] - before[t];
+                long[] best = null;
+                for (int w = 0; w < 20; w++) {
+                    long[] window = measure(mx, ids, plan, images, batch, size, logits, 25);
+                    if (best == null || sum(window) < sum(best)) best = window;
+                }
                 System.out.printf("b0 %d×%d², batch %d: %d heap bytes per forward (caller %d, worker %d); "
-                                + "new tensor arrays %d, same logits %b%n", size, size, batch, total / calls,
-                        (after[0] - before[0]) / calls, (after[1] - before[1]) / calls,
+                                + "new tensor arrays %d, same logits %b%n", size, size, batch, sum(best), best[0], best[1],
                         backend.arraysAllocated() - arrays, Arrays.equals(first, logits));
             }
         }
+    }
+
+    /** Heap bytes per call allocated by each thread over {@code calls} forward passes. */
+    private static long[] measure(com.sun.management.ThreadMXBean mx, long[] ids, InferencePlan plan, float[] images,
+                                  int batch, int size, float[] logits, int calls) {
+        long[] before = mx.getThreadAllocatedBytes(ids);
+        for (int i = 0; i < calls; i++) plan.logits(images, batch, size, size, logits);
+        long[] after = mx.getThreadAllocatedBytes(ids);
+        long[] perCall = new long[ids.length];
+        for (int t = 0; t < ids.length; t++) perCall[t] = (after[t] - before[t]) / calls;
+        return perCall;
+    }
+
+    private static long sum(long[] values) {
+        long s = 0;
+        for (long v : values) s += v;
+        return s;
     }
 
     /** The calling thread first, then the backend's worker threads. */
