@@ -33,8 +33,8 @@ public final class OrtReport {
         String weights = System.getProperty("bench.weights", shared + "/golden/b0_weights.safetensors");
         String onnx = System.getProperty("bench.onnx", shared + "/anchors/pola_b0_golden7.onnx");
         String goldenInput = System.getProperty("bench.golden", shared + "/golden/b0_eval.safetensors");
-        String warmup = System.getProperty("bench.warmup", "15"), rounds = System.getProperty("bench.rounds", "30");
-        String warmupLarge = System.getProperty("bench.warmupLarge", warmup), roundsLarge = System.getProperty("bench.roundsLarge", rounds);
+        String warmup = System.getProperty("bench.warmup", "200"), rounds = System.getProperty("bench.rounds", "30");
+        String warmupLarge = System.getProperty("bench.warmupLarge", "30"), roundsLarge = System.getProperty("bench.roundsLarge", rounds);
         List<String> common = List.of("--weights", weights, "--onnx", onnx, "--golden", goldenInput,
                 "--rounds", rounds, "--warmup", warmup, "--rounds-large", roundsLarge, "--warmup-large", warmupLarge);
         // b0 on the golden weights keeps its historical section name; every other model gets its own section
