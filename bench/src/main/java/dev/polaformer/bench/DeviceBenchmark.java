@@ -8,10 +8,6 @@ import dev.polaformer.numerics.Backend;
 import dev.polaformer.numerics.Backends;
 import dev.polaformer.numerics.RopeTables;
 import dev.polaformer.numerics.Tensor;
-import dev.polaformer.train.AdamW;
-import dev.polaformer.train.Ema;
-import dev.polaformer.train.TrainConfig;
-import dev.polaformer.train.TrainingStep;
 
 import java.lang.reflect.Method;
 import java.util.Locale;
@@ -92,26 +88,10 @@ public final class DeviceBenchmark {
     private String training(String variant, int fullBatch) throws Exception {
         int batch = batch(fullBatch), size = size();
         Variant v = Variant.of(variant);
-        TrainConfig o = TrainConfig.official(v);
-        TrainConfig c = new TrainConfig(v, 1000, size, o.epochs(), o.warmupEpochs(), o.cooldownEpochs(), batch,
-                o.baseLr(), o.warmupLr(), o.minLr(), o.weightDecay(), o.clipGrad(), o.labelSmoothing(), o.mixupAlpha(),
-                o.cutmixAlpha(), o.mixupProb(), o.mixupSwitchProb(), o.dropPath(), o.emaDecay(), o.randAugment(),
-                o.reprob(), o.scaleMin(), 0, 2);
         backend.trim();
         resetPeak();
-        try (PolaFormer model = new PolaFormer(backend, v, 1000, c.dropPath());
-             AdamW optimizer = new AdamW(backend, model.namedParameters(), c.weightDecay());
-             Ema ema = new Ema(model, c.emaDecay())) {
-            Initializer.initialize(model, 1);
-            TrainingStep step = new TrainingStep(c, model, optimizer, ema);
-            float[] images = noise(3, batch * size * size * 3), scratch = new float[images.length];
-            int[] labels = new int[batch];
-            for (int i = 0; i < batch; i++) labels[i] = (i * 37) % 1000;
-            long[] iteration = {0};
-            double perCall = time(() -> {
-                System.arraycopy(images, 0, scratch, 0, images.length); // Mixup mixes in place
-                step.run(scratch, labels, batch, iteration[0]++, 1e-4); // the loss read back synchronises
-            });
+        try (TrainingWorkload workload = new TrainingWorkload(backend, v, batch, size)) {
+            double perCall = time(workload::run);  // the loss read back synchronises
             peakAfterTraining = variant.equals("b0") ? peak() : peakAfterTraining;
             return fmt(batch / perCall) + " img/s (batch " + batch + ", " + size + "px)";
         }
@@ -125,7 +105,7 @@ public final class DeviceBenchmark {
         int batch = batch(fullBatch), size = size();
         try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
             Initializer.initialize(model, 1);
-            float[] images = noise(2, batch * size * size * 3);
+            float[] images = TrainingWorkload.noise(2, batch * size * size * 3);
             double perCall = time(() -> forward(model, images, batch, size));
             return fmt(batch / perCall) + " img/s (batch " + batch + ", " + size + "px)";
         }
@@ -135,7 +115,7 @@ public final class DeviceBenchmark {
         int size = size();
         try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
             Initializer.initialize(model, 1);
-            float[] images = noise(2, size * size * 3);
+            float[] images = TrainingWorkload.noise(2, size * size * 3);
             double perCall = time(() -> forward(model, images, 1, size));
             return fmt(perCall * 1e3) + " ms (batch 1, " + size + "px)";
         }
@@ -153,7 +133,7 @@ public final class DeviceBenchmark {
     private String attention() throws Exception {
         int batch = batch(128), side = quick ? 28 : 56, n = side * side, c = Variant.B2.dim(0), heads = Variant.B2.heads(0);
         int d = c / heads;
-        float[] noise = noise(5, batch * n * c);
+        float[] noise = TrainingWorkload.noise(5, batch * n * c);
         for (int i = 0; i < noise.length; i++) noise[i] *= 0.5f;
         try (Tensor q = backend.fromArray(noise, batch, n, c); Tensor k = backend.fromArray(noise, batch, n, c);
              Tensor v = backend.fromArray(noise, batch, n, c); Tensor out = backend.empty(batch, n, c);
@@ -170,14 +150,6 @@ public final class DeviceBenchmark {
             return fmt(perCall * 1e3) + " ms (batch " + batch + ", " + side + "x" + side + ", " + c + " ch, " + heads
                     + " head" + (heads == 1 ? "" : "s") + ")";
         }
-    }
-
-    /** Uniform noise in [−2, 2) standing in for normalised images (as ModelBenchmark's; JMH stays off this class path). */
-    private static float[] noise(long seed, int n) {
-        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) (4 * r.nextDouble() - 2);
-        return a;
     }
 
     /** Seconds per call: one warm-up, then until the time budget and the minimum count are both reached. */

@@ -9,9 +9,6 @@ import dev.polaformer.numerics.LinearAttention;
 import dev.polaformer.numerics.SoftmaxAttention;
 import dev.polaformer.numerics.Tensor;
 import dev.polaformer.numerics.cpu.CpuBackend;
-import dev.polaformer.train.AdamW;
-import dev.polaformer.train.Ema;
-import dev.polaformer.train.TrainConfig;
 import dev.polaformer.train.TrainingStep;
 
 import java.lang.reflect.InvocationHandler;
@@ -86,29 +83,13 @@ public final class OpProfile {
         PolaFormer model = new PolaFormer(backend, v, 1000);
         Initializer.initialize(model, 1);
         InferencePlan plan = InferencePlan.of(model);  // the path Predictor runs
-        float[] images = ModelBenchmark.noise(2, batch * size * size * 3), logits = new float[batch * 1000];
+        float[] images = TrainingWorkload.noise(2, batch * size * size * 3), logits = new float[batch * 1000];
         return () -> plan.logits(images, batch, size, size, logits);
     }
 
     private static Runnable trainingStep(Backend backend, Variant v, int batch, int size) {
-        TrainConfig official = TrainConfig.official(v);
-        TrainConfig c = new TrainConfig(v, 1000, size, official.epochs(), official.warmupEpochs(),
-                official.cooldownEpochs(), batch, official.baseLr(), official.warmupLr(), official.minLr(),
-                official.weightDecay(), official.clipGrad(), official.labelSmoothing(), official.mixupAlpha(),
-                official.cutmixAlpha(), official.mixupProb(), official.mixupSwitchProb(), official.dropPath(),
-                official.emaDecay(), official.randAugment(), official.reprob(), official.scaleMin(), 0, 2);
-        PolaFormer model = new PolaFormer(backend, v, 1000, c.dropPath());
-        Initializer.initialize(model, 1);
-        TrainingStep step = new TrainingStep(c, model, new AdamW(backend, model.namedParameters(), c.weightDecay()),
-                new Ema(model, c.emaDecay()));
-        float[] images = ModelBenchmark.noise(3, batch * size * size * 3), scratch = new float[images.length];
-        int[] labels = new int[batch];
-        for (int i = 0; i < batch; i++) labels[i] = (i * 37) % 1000;
-        long[] iteration = {0};
-        return () -> {
-            System.arraycopy(images, 0, scratch, 0, images.length);  // Mixup mixes in place
-            step.run(scratch, labels, batch, iteration[0]++, 1e-4);
-        };
+        TrainingWorkload workload = new TrainingWorkload(backend, v, batch, size);
+        return workload::run;
     }
 
     /** " (2,56,56,32) (32,1,3,3)": the shapes of the tensor arguments. */

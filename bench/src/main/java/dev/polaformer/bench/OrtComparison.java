@@ -18,7 +18,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * One fresh JVM's side-by-side run of PolaFormer++ (b0 by default; the variant is detected from the weights) in this
@@ -52,7 +51,7 @@ public final class OrtComparison {
                  OrtSession ort = "ours".equals(only) ? null : session(env, onnx, t)) {
                 if (only == null) agreement(ours, ort, env, golden, t);
                 for (int b : batches) {
-                    float[] nchw = noise(b * 3 * 224 * 224, 42 + b);
+                    float[] nchw = TrainingWorkload.noise(42 + b, b * 3 * 224 * 224);
                     float[] nhwc = toNhwc(nchw, b);
                     Runnable runOurs = ours == null ? null : () -> ours.logits(nhwc, b, 224, 224);
                     Runnable runOrt = ort == null ? null : () -> runOrt(ort, env, nchw, b);
@@ -163,13 +162,6 @@ public final class OrtComparison {
             for (int c = 0; c < 3; c++)
                 for (int i = 0; i < hw; i++) out[(n * hw + i) * 3 + c] = nchw[(n * 3 + c) * hw + i];
         return out;
-    }
-
-    private static float[] noise(int n, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) (4 * r.nextDouble() - 2);
-        return a;
     }
 
     private static int[] ints(String s) {
