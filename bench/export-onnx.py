@@ -13,10 +13,9 @@ Besides the two model files it writes <out>_eval.safetensors: a fixed random inp
 the float64 PyTorch logits for it (`logits`), which OrtComparison uses as its agreement input.
 
 Run (Debian's python3-torch 1.13; the onnx package is optional and only used to check the file):
-  mkdir -p /tmp/PolaFormerPP && git --git-dir=/work/.mirror/ZacharyMeng+PolaFormerPP/repo archive fd26f5e \
-    'polaformer++/models' | tar -x -C /tmp/PolaFormerPP
-  python3 bench/export-onnx.py --official /tmp/PolaFormerPP --variant b2 --out /work/anchors-local/pola_b2_random
-    # writes /work/anchors-local/pola_b2_random.onnx, .safetensors and _eval.safetensors (never commit them)
+  git clone https://github.com/ZacharyMeng/PolaFormerPP OFFICIAL && git -C OFFICIAL checkout fd26f5e
+  python3 bench/export-onnx.py --official OFFICIAL --variant b2 --out ../anchors-local/pola_b2_random
+    # writes ../anchors-local/pola_b2_random.onnx, .safetensors and _eval.safetensors (never commit them)
 """
 import argparse
 import copy
@@ -81,6 +80,7 @@ def main():
     model.eval()
 
     weights = {k: numpy_of(v) for k, v in model.state_dict().items()}
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_safetensors(args.out + '.safetensors', weights,
                       f'POLA_{args.variant} random weights keyed as the official state_dict (gen_golden.py recipe, '
                       f'seed {SEED}); the same weights as {os.path.basename(args.out)}.onnx')

@@ -4,8 +4,8 @@
 # variant (files from bench/export-onnx.py) goes to its own "onnxruntime-<variant>" section.
 #   bench/run-ort.sh                      # b0, 3 JVMs, about 5 minutes
 #   bench/run-ort.sh -Dbench.jvms=5
-#   bench/run-ort.sh -Dbench.variant=b2 -Dbench.weights=/work/anchors-local/pola_b2_random.safetensors \
-#     -Dbench.onnx=/work/anchors-local/pola_b2_random.onnx -Dbench.golden=/work/anchors-local/pola_b2_random_eval.safetensors \
+#   bench/run-ort.sh -Dbench.variant=b2 -Dbench.weights=../anchors-local/pola_b2_random.safetensors \
+#     -Dbench.onnx=../anchors-local/pola_b2_random.onnx -Dbench.golden=../anchors-local/pola_b2_random_eval.safetensors \
 #     -Dbench.warmupLarge=6 -Dbench.roundsLarge=12   # fewer calls at batch 8
 set -euo pipefail
 cd "$(dirname "$0")/.."
