@@ -1,5 +1,6 @@
 package dev.polaformer.cli;
 
+import dev.polaformer.infer.ImageDecoder;
 import dev.polaformer.infer.Predictor;
 import dev.polaformer.infer.RgbImage;
 import dev.polaformer.numerics.Backend;
@@ -36,7 +37,7 @@ final class ClassifyCommand implements Callable<Integer> {
         Backend backend = common.backend();
         long tDecode = System.nanoTime();
         List<RgbImage> decoded = new ArrayList<>();
-        for (Path image : images) decoded.add(RgbImage.read(image));
+        for (Path image : images) decoded.add(ImageDecoder.read(image));
         long t0 = System.nanoTime();
         try (Predictor p = weights.open(backend, size)) {
             long t1 = System.nanoTime();

@@ -1,5 +1,6 @@
 package dev.polaformer.data;
 
+import dev.polaformer.infer.ImageDecoder;
 import dev.polaformer.infer.RgbImage;
 
 import javax.imageio.ImageIO;
@@ -115,7 +116,7 @@ public final class ImageFolder implements Dataset {
 
     @Override public int label(int index) { return labels[Objects.checkIndex(index, files.length)]; }
 
-    @Override public RgbImage image(int index) throws IOException { return RgbImage.read(path(index)); }
+    @Override public RgbImage image(int index) throws IOException { return ImageDecoder.read(path(index)); }
 
     @Override public String describe(int index) { return path(index).toString(); }
 

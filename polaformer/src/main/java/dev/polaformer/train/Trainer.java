@@ -38,6 +38,12 @@ import java.util.concurrent.TimeUnit;
  * leaving the last good checkpoint in place.
  */
 public final class Trainer implements AutoCloseable {
+    /**
+     * Whether curves.png can be drawn: a runtime without {@code java.desktop} (the GPU pack's) trains all the same,
+     * and metrics.jsonl holds every number. Asked here, because loading {@link Chart} itself would need the module.
+     */
+    private static final boolean CAN_DRAW = ModuleLayer.boot().findModule("java.desktop").isPresent();
+
     /** The random stream of the initial weights (the others are {@link TrainingStep}'s). */
     static final long STREAM_INIT = 3;
 
@@ -199,7 +205,7 @@ public final class Trainer implements AutoCloseable {
                     best.merge("best_ema_top1", lastEmaEval.top1(), (a, b) -> Math.max(((Number) a).doubleValue(), ((Number) b).doubleValue()));
                 }
                 metrics.write(rec);
-                Chart.write(metrics.path(), options.output.resolve("curves.png"));
+                if (CAN_DRAW) Chart.write(metrics.path(), options.output.resolve("curves.png"));
                 save(pos, best);
                 options.log.printf(java.util.Locale.ROOT, "epoch %d/%d: train loss %.4f%s%s (%.0f s)%n", epoch + 1, totalEpochs,
                         lossSum / Math.max(1, lossCount),

@@ -1,5 +1,6 @@
 package dev.polaformer.data;
 
+import dev.polaformer.infer.ImageDecoder;
 import dev.polaformer.infer.Preprocess;
 import dev.polaformer.infer.RgbImage;
 import org.junit.jupiter.api.Test;
@@ -73,14 +74,14 @@ class ImageFolderTest {
         Path truncated = write("c/truncated.jpg", Arrays.copyOf(jpeg, jpeg.length / 2));
         Path text = write("c/text.jpg", "this is no JPEG".getBytes(StandardCharsets.UTF_8));
         Path empty = write("c/empty.png", new byte[0]);
-        String m = assertThrows(IOException.class, () -> RgbImage.read(truncated)).getMessage();
+        String m = assertThrows(IOException.class, () -> ImageDecoder.read(truncated)).getMessage();
         assertTrue(m.contains(truncated.toString()) && m.contains("damaged"), m);
         for (Path p : List.of(text, empty)) {
-            m = assertThrows(IllegalArgumentException.class, () -> RgbImage.read(p)).getMessage();
+            m = assertThrows(IllegalArgumentException.class, () -> ImageDecoder.read(p)).getMessage();
             assertTrue(m.contains(p.toString()), m);
         }
         Path good = write("c/good.jpg", jpeg);
-        assertEquals(120, RgbImage.read(good).width());
+        assertEquals(120, ImageDecoder.read(good).width());
     }
 
     @Test void grayImagesKeepTheirLevels() throws IOException {
@@ -89,13 +90,13 @@ class ImageFolderTest {
         for (int i = 0; i < 256; i++) gray.getRaster().setSample(i % 16, i / 16, 0, i);
         Path png = root.resolve("gray.png");
         ImageIO.write(gray, "png", png.toFile());
-        RgbImage img = RgbImage.read(png);
+        RgbImage img = ImageDecoder.read(png);
         for (int i = 0; i < 256; i++) {
             for (int c = 0; c < 3; c++) assertEquals(i, img.at(i % 16, i / 16, c), "level " + i);
         }
         Path jpg = root.resolve("gray.jpg");
         ImageIO.write(gray, "jpg", jpg.toFile());
-        RgbImage lossy = RgbImage.read(jpg);
+        RgbImage lossy = ImageDecoder.read(jpg);
         int worst = 0;
         for (int i = 0; i < 256; i++) worst = Math.max(worst, Math.abs(lossy.at(i % 16, i / 16, 1) - i));
         assertTrue(worst < 40, "JPEG keeps levels near the original (no gamma lift): worst " + worst);

@@ -1,5 +1,6 @@
 package dev.polaformer.data;
 
+import dev.polaformer.infer.ImageDecoder;
 import dev.polaformer.infer.RgbImage;
 
 import javax.imageio.ImageIO;
@@ -35,7 +36,7 @@ public final class TransformThroughput {
             ImageFolder folder = ImageFolder.open(dir);
             long start = System.nanoTime();
             int n = 0;
-            while (System.nanoTime() - start < seconds * 1e9) RgbImage.read(folder.path(n++ % folder.size()));
+            while (System.nanoTime() - start < seconds * 1e9) ImageDecoder.read(folder.path(n++ % folder.size()));
             report("JPEG decode 500×375 (RgbImage.read)", n, start);
 
             for (int workers : new int[] {1, 2}) {

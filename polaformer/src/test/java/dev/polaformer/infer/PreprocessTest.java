@@ -20,7 +20,7 @@ class PreprocessTest {
     @Test
     void bicubicResizeMatchesPillowBitForBit() throws Exception {
         for (String[] c : new String[][] {{"down", "48", "36"}, {"up", "90", "70"}}) {
-            RgbImage in = RgbImage.read(image(c[0] + ".png"));
+            RgbImage in = ImageDecoder.read(image(c[0] + ".png"));
             RgbImage out = Preprocess.resize(in, Integer.parseInt(c[1]), Integer.parseInt(c[2]));
             assertArrayEquals(Files.readAllBytes(image(c[0] + ".resized.rgb")), out.rgb(), c[0] + "scaling");
         }
@@ -30,7 +30,7 @@ class PreprocessTest {
     void evaluationTransformCropsTheCentreAndNormalises() throws Exception {
         Preprocess p = Preprocess.imagenet(224);
         assertEquals(256, p.resize());
-        RgbImage in = RgbImage.read(image("down.png"));
+        RgbImage in = ImageDecoder.read(image("down.png"));
         float[] out = p.apply(in);
         assertEquals(224 * 224 * 3, out.length);
         RgbImage resized = Preprocess.resize(in, 256, 256);
@@ -44,19 +44,19 @@ class PreprocessTest {
     @Test
     void grayscalePaletteSixteenBitAndAlphaImagesAreConverted() throws Exception {
         for (String n : new String[] {"gray.png", "palette.png", "gray16.png", "rgba.png", "photo.jpg"}) {
-            RgbImage im = RgbImage.read(image(n));
+            RgbImage im = ImageDecoder.read(image(n));
             assertEquals(50, im.width(), n);
             assertEquals(40, im.height(), n);
         }
-        RgbImage gray = RgbImage.read(image("gray.png"));
+        RgbImage gray = ImageDecoder.read(image("gray.png"));
         assertEquals(gray.at(3, 4, 0), gray.at(3, 4, 2), "gray is replicated to three channels");
     }
 
     @Test
     void cmykAndNonImagesAreRefusedWithTheFileName() throws Exception {
-        var e = assertThrows(IllegalArgumentException.class, () -> RgbImage.read(image("cmyk.jpg")));
+        var e = assertThrows(IllegalArgumentException.class, () -> ImageDecoder.read(image("cmyk.jpg")));
         assertTrue(e.getMessage().contains("cmyk.jpg") && e.getMessage().contains("CMYK"), e.getMessage());
-        var e2 = assertThrows(IllegalArgumentException.class, () -> RgbImage.read(image("not_an_image.jpg")));
+        var e2 = assertThrows(IllegalArgumentException.class, () -> ImageDecoder.read(image("not_an_image.jpg")));
         assertTrue(e2.getMessage().contains("not_an_image.jpg") && e2.getMessage().contains("not an image"), e2.getMessage());
     }
 }
