@@ -4,22 +4,32 @@
 #
 #   scripts/gpu-pack.sh [--no-jre] [OUT]        (OUT defaults to gpu-pack/, git-ignored)
 #
-# OUT/jre/      a jlink runtime (java.base, java.logging, jdk.incubator.vector, jdk.unsupported; no child JVMs)
-# OUT/lib/      the project's jars and their run-time dependencies (thin: no JMH, no ONNX Runtime)
+# OUT/jre.tar.xz  a jlink runtime (java.base, java.logging, jdk.incubator.vector, jdk.unsupported; no child JVMs),
+#               uncompressed inside and xz-compressed outside (13 MB, against 23 MB for zip-9 + gzip)
+# OUT/lib/      the project's jars and their run-time dependencies (thin: no JMH, no ONNX Runtime). The bundled
+#               Fashion-MNIST files are left out of the polaformer jar: the checkout travels with the pack, and
+#               gpu-check.sh puts its polaformer/src/main/resources on the class path.
 # OUT/tests/    test classes: numerics' op parity suites, polaformer's golden test, the pool's unit test,
 #               and junit-platform-console-standalone to run them
-# OUT/golden/   the module golden files (pola_attn, vanilla_attn, block_l: about 1 MiB)
-# OUT-golden/   the whole-model golden files, b0_*.safetensors (weights 30 MB, eval 6 MB, train step 13 MB):
-#               the runtime (44 MB) leaves no room for them in one 64 MiB carry, so they form a second folder.
-#               Carry it in a second device call on the same warm machine (a carried folder stays there) or
-#               together where no limit applies; gpu-check.sh uses it when it lies next to the pack.
-#   --no-jre    no jlink runtime: the GPU machine brings a JDK 25 (gpu-check.sh --java DIR)
+# OUT/golden/   the module golden files (pola_attn, vanilla_attn, block_l: about 1 MiB) and the whole-model files
+#               named by --model-golden (default: b0_weights,b0_eval), the large ones xz-compressed. All three b0
+#               files (49 MB) do not fit one 64 MiB device call beside the runtime, so the train step goes in a
+#               second pack: --model-golden b0_weights,b0_train_step.
+#   --no-jre    no runtime: the GPU machine brings a JDK 25 (gpu-check.sh --java DIR)
 # OUT/gpu-check.sh, OUT/PACK.txt (what went in, sizes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./scripts/find-jdk.sh
-JRE=1
-if [ "${1:-}" = --no-jre ]; then JRE=0; shift; fi
+JRE=1 MODEL_GOLDEN=b0_weights,b0_eval
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-jre) JRE=0 ;;
+    --model-golden) MODEL_GOLDEN=$2; shift ;;
+    -*) echo "gpu-pack: unknown option $1 (known: --no-jre, --model-golden LIST)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+  shift
+done
 OUT=${1:-gpu-pack}
 GOLDEN=${POLAFORMER_GOLDEN_DIR:-../shared/golden}
 LIMIT_MIB=63   # the device run carries at most 64 MiB; one spare
@@ -37,7 +47,11 @@ mkdir -p "$OUT/lib" "$OUT/tests" "$OUT/golden"
 # Run-time class path: polaformer's (numerics, native, cuda-bindings, picocli ...) plus the two module jars.
 mvn_dep -pl polaformer dependency:copy-dependencies -DincludeScope=runtime -DexcludeTransitive=false \
     -DoutputDirectory="$PWD/$OUT/lib"
-cp polaformer/target/polaformer-*-SNAPSHOT.jar "$OUT/lib/"
+classes=$(mktemp -d)
+cp -r polaformer/target/classes/. "$classes/"
+rm -rf "$classes/dev/polaformer/data/fashion-mnist"
+jar --create --file "$OUT/lib/polaformer.jar" -C "$classes" .
+rm -rf "$classes"
 rm -f "$OUT"/lib/*-cli.jar
 cp bench/target/bench-*-SNAPSHOT.jar "$OUT/lib/"
 
@@ -56,15 +70,20 @@ mvn_dep dependency:copy -Dartifact="org.junit.platform:junit-platform-console-st
 modules=none
 if [ "$JRE" = 1 ]; then
   modules=java.base,java.logging,jdk.incubator.vector,jdk.unsupported
-  jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --compress=zip-9 \
-      --strip-native-debug-symbols=exclude-debuginfo-files --output "$OUT/jre"
+  jre=$(mktemp -d)
+  jlink --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --compress=zip-0 \
+      --strip-native-debug-symbols=exclude-debuginfo-files --output "$jre/jre"
+  tar -C "$jre" -cf - jre | xz -9 -T0 > "$OUT/jre.tar.xz"
+  rm -rf "$jre"
 fi
 
-# Golden files: the modules in the pack, the whole-model ones (which load b0_weights) beside it.
-rm -rf "$OUT-golden"
-mkdir -p "$OUT-golden"
+# Golden files: the modules, and the chosen whole-model files (which load b0_weights) xz-compressed.
 for f in "$GOLDEN"/*.safetensors; do
-  case "$(basename "$f")" in b0_*) cp "$f" "$OUT-golden/" ;; *) cp "$f" "$OUT/golden/" ;; esac
+  name=$(basename "$f" .safetensors)
+  case "$name" in
+    b0_*) case ",$MODEL_GOLDEN," in *",$name,"*) xz -9 -T0 -c "$f" > "$OUT/golden/$name.safetensors.xz" ;; esac ;;
+    *) cp "$f" "$OUT/golden/" ;;
+  esac
 done
 
 cp scripts/gpu-check.sh "$OUT/"
@@ -76,14 +95,13 @@ cp -r native/src/test/cuda "$OUT/native/src/test/"
 {
   echo "PolaFormer++ GPU pack, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
   echo "jre modules: $modules"
-  echo "golden files in $OUT/golden: $(cd "$OUT/golden" && ls | tr '\n' ' ')"
-  echo "golden files in $OUT-golden (carried separately): $(cd "$OUT-golden" && ls | tr '\n' ' ')"
-  du -sh "$OUT"/* "$OUT-golden" | grep -v '\.sh$\|PACK.txt'
+  echo "golden files: $(cd "$OUT/golden" && ls | tr '\n' ' ')"
+  du -sh "$OUT"/* | grep -v '\.sh$\|PACK.txt'
 } > "$OUT/PACK.txt"
 cat "$OUT/PACK.txt"
-total=$(du -sm "$OUT" | cut -f1)
-extra=$(du -sm "$OUT-golden" | cut -f1)
-echo "gpu-pack: $OUT is ${total} MiB, $OUT-golden ${extra} MiB; on the GPU machine run: bash $OUT/gpu-check.sh"
-for n in "$total" "$extra"; do
-  if [ "$n" -gt $LIMIT_MIB ]; then echo "gpu-pack: WARNING: a folder is over $LIMIT_MIB MiB, too large for one device call" >&2; exit 1; fi
-done
+total=$(( $(du -sb "$OUT" | cut -f1) / 1048576 ))
+checkout=$(( $(git ls-files -z | du -cb --files0-from=- | tail -n 1 | cut -f1) / 1048576 ))
+echo "gpu-pack: $OUT is ${total} MiB (+ ${checkout} MiB of checkout); on the GPU machine run: bash $OUT/gpu-check.sh"
+if [ $((total + checkout)) -gt $LIMIT_MIB ]; then
+  echo "gpu-pack: WARNING: pack and checkout are over $LIMIT_MIB MiB, too large for one device call" >&2; exit 1
+fi

@@ -1,7 +1,7 @@
 package dev.polaformer.bench;
 
+import dev.polaformer.model.InferencePlan;
 import dev.polaformer.model.Initializer;
-import dev.polaformer.model.Pass;
 import dev.polaformer.model.PolaFormer;
 import dev.polaformer.model.Variant;
 import dev.polaformer.numerics.Backend;
@@ -14,7 +14,7 @@ import java.util.Locale;
 
 /**
  * The GPU benchmarks of the CUDA issue, on whatever backend {@code -Dpolaformer.backend} selects, as a plain main
- * (the GPU machine has no Maven): b0 and b2 training throughput, b0 inference at a large batch and at batch 1,
+ * (the GPU machine has no Maven): b0, b2 and b5 training throughput, b0 inference at a large batch and at batch 1,
  * the polarity-aware linear attention core forward + backward at b2's stage-1 size, and the peak device memory of
  * b0 training. Each result is printed as one {@code RESULT <name> <value> <unit>} line that
  * {@code scripts/gpu-check.sh} turns into its summary table.
@@ -56,9 +56,11 @@ public final class DeviceBenchmark {
         b.guard("b0_train_batch128_img_per_s", () -> b.training("b0", 128));
         b.guard("b0_train_peak_device_memory_GiB", b::peakMemoryOfLastTraining);
         b.guard("b2_train_batch128_img_per_s", () -> b.training("b2", 128));
+        b.guard("b5_train_batch64_img_per_s", () -> b.training("b5", 64));
         b.guard("b0_infer_batch256_img_per_s", () -> b.inference(256));
         b.guard("b0_infer_batch1_ms", () -> b.inferenceLatency());
         b.guard("attention_b2_stage1_fwd_bwd_ms", b::attention);
+        b.guard("oom_then_smaller_batch", b::outOfMemoryRecovery);
     }
 
     private interface Measure {
@@ -76,7 +78,7 @@ public final class DeviceBenchmark {
     }
 
     private int batch(int full) {
-        return quick ? Math.max(1, full / 64) : full;
+        return quick ? Math.max(2, full / 64) : full;  // even: Mixup pairs each image with the batch reversed
     }
 
     private int size() {
@@ -103,29 +105,44 @@ public final class DeviceBenchmark {
 
     private String inference(int fullBatch) throws Exception {
         int batch = batch(fullBatch), size = size();
-        try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
-            Initializer.initialize(model, 1);
-            float[] images = TrainingWorkload.noise(2, batch * size * size * 3);
-            double perCall = time(() -> forward(model, images, batch, size));
-            return fmt(batch / perCall) + " img/s (batch " + batch + ", " + size + "px)";
-        }
+        double perCall = timeInference(batch, size);
+        return fmt(batch / perCall) + " img/s (batch " + batch + ", " + size + "px)";
     }
 
     private String inferenceLatency() throws Exception {
         int size = size();
+        return fmt(timeInference(1, size) * 1e3) + " ms (batch 1, " + size + "px)";
+    }
+
+    /** Seconds per call of b0 through an {@link InferencePlan}, the path {@code Predictor} runs. */
+    private double timeInference(int batch, int size) {
         try (PolaFormer model = new PolaFormer(backend, Variant.of("b0"), 1000)) {
             Initializer.initialize(model, 1);
-            float[] images = TrainingWorkload.noise(2, size * size * 3);
-            double perCall = time(() -> forward(model, images, 1, size));
-            return fmt(perCall * 1e3) + " ms (batch 1, " + size + "px)";
+            try (InferencePlan plan = InferencePlan.of(model)) {
+                float[] images = TrainingWorkload.noise(2, batch * size * size * 3), logits = new float[batch * 1000];
+                return time(() -> plan.logits(images, batch, size, size, logits)); // reading logits back synchronises
+            }
         }
     }
 
-    private static void forward(PolaFormer model, float[] images, int batch, int size) {
-        try (Pass pass = Pass.inference(model.backend())) {
-            Tensor x = pass.empty(batch, size, size, 3);
-            x.storage().write(x.offset(), images, 0, images.length);
-            model.forward(x, pass).toArray(); // reading the logits back synchronises
+    /**
+     * A deliberately oversized b0 training batch (2048 at 224 px needs far more than any card's memory) must raise
+     * the backend's out-of-memory exception, and the same JVM must then train the next, smaller batch.
+     */
+    private String outOfMemoryRecovery() {
+        int huge = batch(2048), small = batch(64), size = size();
+        String raised;
+        try (TrainingWorkload w = new TrainingWorkload(backend, Variant.B0, huge, size)) {
+            w.run();
+            raised = "batch " + huge + " trained without error (nothing to recover from)";
+        } catch (RuntimeException e) {
+            raised = "batch " + huge + " raised " + e.getClass().getSimpleName() + " ("
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse("") + ")";
+        }
+        backend.trim();
+        try (TrainingWorkload w = new TrainingWorkload(backend, Variant.B0, small, size)) {
+            double loss = w.run();
+            return raised + "; then batch " + small + " trained, loss " + fmt(loss);
         }
     }
 

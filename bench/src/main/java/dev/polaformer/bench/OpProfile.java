@@ -5,6 +5,7 @@ import dev.polaformer.model.Initializer;
 import dev.polaformer.model.PolaFormer;
 import dev.polaformer.model.Variant;
 import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.Backends;
 import dev.polaformer.numerics.LinearAttention;
 import dev.polaformer.numerics.SoftmaxAttention;
 import dev.polaformer.numerics.Tensor;
@@ -13,20 +14,24 @@ import dev.polaformer.train.TrainingStep;
 
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
 
 /**
- * Where the time of a whole-model forward or training step goes, op by op: the {@code cpu} backend behind a
- * proxy that times every {@link Backend} call (and the attention cores' calls) with {@link System#nanoTime}.
+ * Where the time of a whole-model forward or training step goes, op by op: a backend behind a proxy that times
+ * every {@link Backend} call (and the attention cores' calls) with {@link System#nanoTime}. A backend that queues
+ * work (cuda) is synchronised after each call, so each op is charged its device time; that serialises the
+ * host and the device, so the total is then above the benchmark's.
  * A diagnostic, not a benchmark: the proxy adds a little per call, and JMH's {@link ModelBenchmark} is the
  * number to quote for the whole model.
  *
  * <pre>
  * java --add-modules=jdk.incubator.vector -cp bench/target/benchmarks.jar dev.polaformer.bench.OpProfile \
- *     [variant=b0] [batch=8] [threads=2] [size=224] [train=false] [warmup=10] [iterations=15] [shapes=false]
+ *     [backend=cpu] [variant=b0] [batch=8] [threads=2] [size=224] [train=false] [warmup=10] [iterations=15]
+ *     [shapes=false]
  * </pre>
  * With {@code shapes=true} each op is split by the shapes of its tensor arguments.
  * Training runs one iteration of the official recipe ({@link TrainingStep}: Mixup/CutMix, forward, loss,
@@ -35,13 +40,14 @@ import java.util.Map;
 public final class OpProfile {
     private final Map<String, long[]> times = new HashMap<>();  // op → {nanoseconds, calls}
     private final boolean byShape;
+    private Runnable synchronize = () -> {};
 
     private OpProfile(boolean byShape) {
         this.byShape = byShape;
     }
 
     public static void main(String[] args) {
-        Map<String, String> o = new HashMap<>(Map.of("variant", "b0", "batch", "8", "threads", "2", "size", "224",
+        Map<String, String> o = new HashMap<>(Map.of("backend", "cpu", "variant", "b0", "batch", "8", "threads", "2", "size", "224",
                 "train", "false", "warmup", "10", "iterations", "15", "shapes", "false"));
         for (String a : args) {
             int eq = a.indexOf('=');
@@ -49,26 +55,29 @@ public final class OpProfile {
             o.put(a.substring(0, eq), a.substring(eq + 1));
         }
         Variant v = Variant.of(o.get("variant"));
-        int batch = Integer.parseInt(o.get("batch")), threads = Integer.parseInt(o.get("threads"));
+        int batch = Integer.parseInt(o.get("batch")), threads = Integer.parseInt(o.get("threads"));  // cpu only
         int size = Integer.parseInt(o.get("size")), warmup = Integer.parseInt(o.get("warmup"));
         int iterations = Integer.parseInt(o.get("iterations"));
         boolean train = Boolean.parseBoolean(o.get("train"));
         String load = Results.loadAverage();
-        new OpProfile(Boolean.parseBoolean(o.get("shapes"))).run(v, batch, threads, size, train, warmup, iterations, load);
+        String id = o.get("backend");
+        Backend real = id.equals("cpu") ? new CpuBackend(threads) : Backends.get(id);
+        new OpProfile(Boolean.parseBoolean(o.get("shapes"))).run(real, v, batch, size, train, warmup, iterations, load);
     }
 
-    private void run(Variant v, int batch, int threads, int size, boolean train, int warmup, int iterations,
+    private void run(Backend real, Variant v, int batch, int size, boolean train, int warmup, int iterations,
                      String loadBefore) {
-        Backend backend = timed(new CpuBackend(threads), Backend.class, "");
+        synchronize = synchronizer(real);
+        Backend backend = timed(real, Backend.class, "");
         Runnable iteration = train ? trainingStep(backend, v, batch, size) : forward(backend, v, batch, size);
         for (int i = 0; i < warmup; i++) iteration.run();
         times.clear();
         long start = System.nanoTime();
         for (int i = 0; i < iterations; i++) iteration.run();
         double total = (System.nanoTime() - start) / 1e6 / iterations;
-        System.out.printf(Locale.ROOT, "%s %s, batch %d, %d², %d thread%s: %.1f ms per iteration (%.1f images/s), "
+        System.out.printf(Locale.ROOT, "%s %s, batch %d, %d², %s: %.1f ms per iteration (%.1f images/s), "
                         + "%d iterations after %d warm-up; load average before %s, after %s%n",
-                v.name(), train ? "training step" : "forward", batch, size, threads, threads == 1 ? "" : "s", total,
+                v.name(), train ? "training step" : "forward", batch, size, real.describe(), total,
                 1000 * batch / total, iterations, warmup, loadBefore, Results.loadAverage());
         System.out.println("| op | ms/iter | calls/iter | share |");
         System.out.println("|---|---:|---:|---:|");
@@ -92,6 +101,22 @@ public final class OpProfile {
         return workload::run;
     }
 
+    /** The backend's public {@code synchronize()} where it has one (cuda), else nothing. */
+    private static Runnable synchronizer(Backend backend) {
+        try {
+            Method m = backend.getClass().getMethod("synchronize");
+            return () -> {
+                try {
+                    m.invoke(backend);
+                } catch (ReflectiveOperationException e) {
+                    throw new IllegalStateException("synchronize failed", e);
+                }
+            };
+        } catch (NoSuchMethodException e) {
+            return () -> {};
+        }
+    }
+
     /** " (2,56,56,32) (32,1,3,3)": the shapes of the tensor arguments. */
     private static String shapes(Object[] args) {
         StringBuilder s = new StringBuilder();
@@ -109,6 +134,7 @@ public final class OpProfile {
             long t0 = System.nanoTime();
             try {
                 Object r = method.invoke(target, args);
+                synchronize.run();
                 if (r instanceof LinearAttention la) return timed(la, LinearAttention.class, "linearAttention.");
                 if (r instanceof SoftmaxAttention sa) return timed(sa, SoftmaxAttention.class, "softmaxAttention.");
                 return r;
