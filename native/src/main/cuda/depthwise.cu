@@ -58,19 +58,24 @@ extern "C" __global__ void pf_depthwise_backward_input(const float* dy, const fl
     }
 }
 
-// dWeight[ch, 0, i, j] += Σ_{n, oh, ow} dy[n, oh, ow, ch]·x[n, oh − pad + i, ow − pad + j, ch].
-// Grid (ceil(c/32), k·k), block (32, 8): lane x owns channel blockIdx.x·32 + x of tap blockIdx.y; the 8 row
-// groups take output positions round-robin, in double, added in group order.
-extern "C" __global__ void pf_depthwise_backward_weight(const float* x, const float* dy, float* dWeight,
-                                                        int b, int h, int w, int c, int k, int pad) {
+// dWeight[ch, 0, i, j] += Σ_{n, oh, ow} dy[n, oh, ow, ch]·x[n, oh − pad + i, ow − pad + j, ch], in two stages
+// so that the long sum over B·Ho·Wo positions fills the GPU and stays deterministic:
+//   stage 1, grid (ceil(c/32), k·k, chunks), block (32, 8): lane x owns channel blockIdx.x·32 + x of tap
+//     blockIdx.y; the block's 8 row groups take the positions of chunk blockIdx.z round-robin, in double, and
+//     their sum (added in group order) goes to partial[(chunk·k·k + tap)·c + ch];
+//   stage 2, one thread per (tap, channel): adds the chunks' partials in chunk order into dWeight.
+extern "C" __global__ void pf_depthwise_backward_weight(const float* x, const float* dy, double* partial,
+                                                        int b, int h, int w, int c, int k, int pad, int chunks) {
     __shared__ double part[PF_ROW_GROUPS][32];
     int ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
-    int ch = blockIdx.x * 32 + threadIdx.x, ti = blockIdx.y / k, tj = blockIdx.y % k;
+    int ch = blockIdx.x * 32 + threadIdx.x, tap = blockIdx.y, ti = tap / k, tj = tap % k;
     bool active = ch < c;
+    long long positions = (long long)b * ho * wo;
+    long long per = (positions + chunks - 1) / chunks;
+    long long first = blockIdx.z * per, end = min(positions, first + per);
     double s = 0;
     if (active) {
-        long long positions = (long long)b * ho * wo;
-        for (long long p = threadIdx.y; p < positions; p += PF_ROW_GROUPS) {
+        for (long long p = first + threadIdx.y; p < end; p += PF_ROW_GROUPS) {
             int ow = (int)(p % wo);
             long long r = p / wo;
             int oh = (int)(r % ho);
@@ -85,7 +90,17 @@ extern "C" __global__ void pf_depthwise_backward_weight(const float* x, const fl
     if (active && threadIdx.y == 0) {
         double total = 0;
         for (int g = 0; g < PF_ROW_GROUPS; g++) total += part[g][threadIdx.x];
-        long long wi = ((long long)ch * k + ti) * k + tj;
+        partial[((long long)blockIdx.z * k * k + tap) * c + ch] = total;
+    }
+}
+
+extern "C" __global__ void pf_depthwise_backward_weight_finish(const double* partial, float* dWeight, int c,
+                                                               int taps, int chunks) {
+    PF_FOR_EACH(e, (long long)taps * c) {
+        int tap = (int)(e / c), ch = (int)(e % c);
+        double total = 0;
+        for (int z = 0; z < chunks; z++) total += partial[(long long)z * taps * c + e];
+        long long wi = (long long)ch * taps + tap;
         dWeight[wi] = (float)((double)dWeight[wi] + total);
     }
 }

@@ -51,21 +51,24 @@ extern "C" __global__ void pf_add_scaled(const float* x, float* y, int n, float 
 
 // ---------------------------------------------------------------- activations (1-D)
 
-// Exact GELU, 0.5·x·(1 + erf(x/√2)), as PyTorch's default (not the tanh approximation).
+// Exact GELU, x·Φ(x), as PyTorch's default (not the tanh approximation). Φ(x) = erfc(−x/√2)/2 rather than
+// (1 + erf(x/√2))/2: for negative x the latter cancels (all bits lost below x ≈ −5). In double, because erfc is
+// steep in the tail: a float rounding of −x/√2 alone changes Φ(−4) by 1e-6 relative (measured on the H100:
+// 7.6e-7 with erfcf, against 6e-7 allowed); the kernel is memory-bound, so double costs nothing visible.
 extern "C" __global__ void pf_gelu(const float* x, float* y, int n) {
     PF_FOR_EACH(i, n) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        double v = x[i];
+        y[i] = (float)(v * 0.5 * erfc(v * -0.70710678118654752));
     }
 }
 
 // d gelu/dx = Φ(x) + x·φ(x).
 extern "C" __global__ void pf_gelu_backward(const float* x, const float* dy, float* dx, int n) {
     PF_FOR_EACH(i, n) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
+        double v = x[i];
+        double cdf = 0.5 * erfc(v * -0.70710678118654752);
+        double pdf = 0.39894228040143268 * exp(-0.5 * v * v);
+        dx[i] = (float)(dy[i] * (cdf + v * pdf));
     }
 }
 
@@ -128,45 +131,60 @@ extern "C" __global__ void pf_copy_strided(const float* src, float* dst, int d0,
 }
 
 // out (+)= Σ a (or Σ a⊙b when b is not null) over the dimensions where out's shape (e0..e3) is 1 and a's
-// (d0..d3) is not. Block (32, 8), grid ceil(|out| / 32): lane x owns one output element, the 8 row groups
-// split the reduced elements round-robin and are added in group order, each in double.
-extern "C" __global__ void pf_reduce_to(const float* a, const float* b, float* out, int d0, int d1, int d2, int d3,
-                                        int e0, int e1, int e2, int e3, int accumulate) {
-    __shared__ double part[PF_ROW_GROUPS][32];
+// (d0..d3) is not: a two-stage column reduction (pf_common.cuh) whose columns are the output elements and whose
+// rows are the reduced elements. This is stage 1, block (32, 8), grid (ceil(|out| / 32), chunks);
+// pf_reduce_finish adds the partials into out.
+extern "C" __global__ void pf_reduce_to(const float* a, const float* b, double* partials, int d0, int d1, int d2,
+                                        int d3, int e0, int e1, int e2, int e3) {
     int d[4] = {d0, d1, d2, d3}, e[4] = {e0, e1, e2, e3};
     long long outSize = (long long)e0 * e1 * e2 * e3;
-    long long o = (long long)blockIdx.x * 32 + threadIdx.x;
-    bool active = o < outSize;
-    // Coordinates of this output element, the contiguous strides of a, and the count of reduced elements.
-    long long coord[4], stride[4], reduced = 1;
-    long long r = active ? o : 0, acc = 1;
+    long long o = (long long)blockIdx.x * 32 + pf_lane();
+    // The output element's offset in a (contiguous), and the reduced dimensions' sizes and strides, innermost
+    // first: the outermost needs no modulo, so a single reduced dimension (bias gradients) costs no division.
+    long long r = o < outSize ? o : 0, acc = 1, base = 0, reduced = 1, size[4], stride[4];
+    int dims = 0;
     for (int k = 3; k >= 0; k--) {
-        coord[k] = r % e[k];
-        r /= e[k];
-        stride[k] = acc;
-        acc *= d[k];
-        if (e[k] == 1) reduced *= d[k];
-    }
-    double sum = 0;
-    if (active) {
-        long long base = 0;
-        for (int k = 0; k < 4; k++) base += coord[k] * stride[k];
-        for (long long q = threadIdx.y; q < reduced; q += blockDim.y) {
-            long long rest = q, off = base;
-            for (int k = 3; k >= 0; k--) {
-                if (e[k] != 1) continue;
-                off += (rest % d[k]) * stride[k];
-                rest /= d[k];
+        if (e[k] == 1) {
+            reduced *= d[k];
+            if (d[k] > 1) {
+                size[dims] = d[k];
+                stride[dims++] = acc;
             }
-            sum += b ? (double)a[off] * (double)b[off] : (double)a[off];
+        } else {
+            base += r % e[k] * acc;
+            r /= e[k];
+        }
+        acc *= d[k];
+    }
+    long long begin, end;
+    pf_chunk_rows(reduced, begin, end);
+    long long outer = dims > 0 ? stride[dims - 1] : 0;
+    double sum[1] = {0};
+    if (o < outSize) {
+        for (long long q = begin + pf_row_group(); q < end; q += PF_ROW_GROUPS) {
+            long long rest = q, off = base;
+            for (int k = 0; k < dims - 1; k++) {
+                off += rest % size[k] * stride[k];
+                rest /= size[k];
+            }
+            off += rest * outer;
+            sum[0] += b ? (double)a[off] * (double)b[off] : (double)a[off];
         }
     }
-    part[threadIdx.y][threadIdx.x] = sum;
-    __syncthreads();
-    if (threadIdx.y == 0 && active) {
-        double total = 0;
-        for (int g = 0; g < (int)blockDim.y; g++) total += part[g][threadIdx.x];
-        out[o] = accumulate ? (float)((double)out[o] + total) : (float)total;
+    pf_store_partials(sum, partials, outSize, o);
+}
+
+// Stage 2 of pf_reduce_to and of the LayerNorm parameter gradients (1-D over n outputs): out_k (+)= sum k of the
+// chunks' partials (k = 0, 1), in double, rounded once; a null out_k is skipped.
+extern "C" __global__ void pf_reduce_finish(const double* partials, int chunks, int n, float* out0, float* out1,
+                                            int accumulate) {
+    PF_FOR_EACH(i, n) {
+        float* outs[2] = {out0, out1};
+        for (int k = 0; k < 2; k++) {
+            if (!outs[k]) continue;
+            double total = pf_chunk_total(partials, chunks, n, k, i);
+            outs[k][i] = (float)(accumulate ? (double)outs[k][i] + total : total);
+        }
     }
 }
 
@@ -206,15 +224,13 @@ extern "C" __global__ void pf_softmax_rows(const float* x, float* y, int rows, i
     float m = pf_negative_infinity();
     for (int j = threadIdx.x; j < n; j += PF_BLOCK) m = fmaxf(m, xr[j]);
     m = pf_block_max(m, fscratch);
+    // x − m in float loses up to half an ulp of |x − m|, which exp turns into a relative error of that size
+    // (5e-7 at x − m = −9): the exponent and the normalisation are taken in double, then rounded once.
     double s = 0;
-    for (int j = threadIdx.x; j < n; j += PF_BLOCK) {
-        float ev = expf(xr[j] - m);
-        yr[j] = ev;
-        s += ev;
-    }
+    for (int j = threadIdx.x; j < n; j += PF_BLOCK) s += exp((double)xr[j] - m);
     s = pf_block_sum(s, dscratch);
-    float inv = (float)(1.0 / s);
-    for (int j = threadIdx.x; j < n; j += PF_BLOCK) yr[j] *= inv;
+    double inv = 1.0 / s;
+    for (int j = threadIdx.x; j < n; j += PF_BLOCK) yr[j] = (float)(exp((double)xr[j] - m) * inv);
 }
 
 // dx = y ⊙ (dy − Σ dy⊙y) per row.

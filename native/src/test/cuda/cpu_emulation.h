@@ -61,6 +61,9 @@ inline float __int_as_float(int i) {
     return f;
 }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+// Round-to-nearest intrinsics that CUDA never contracts into an fma; plain C++ here does not contract either.
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
 inline int min(int a, int b) { return a < b ? a : b; }
 
 namespace pf_emu {

@@ -80,7 +80,70 @@ static void expectClose(const char* what, const DVec& ref, const Vec& got, doubl
 }
 
 static int ceilDiv(long long a, int b) { return (int)((a + b - 1) / b); }
+#ifdef PF_CPU_EMULATION
+// The 1-D kernels loop with a grid stride, so any grid covers the work: a small one keeps the emulation (a
+// thread per CUDA thread) fast on large inputs.
+static int grid1d(long long n) { return std::min(ceilDiv(n, 256), 64); }
+#else
 static int grid1d(long long n) { return std::min(ceilDiv(n, 256), 1 << 16); }
+#endif
+
+static double* devDoubles(size_t n) {
+    double* p;
+    CUDA_OK(cudaMalloc(&p, std::max<size_t>(1, n) * sizeof(double)));
+    return p;
+}
+
+// ---------------------------------------------------------------- CudaKernels' two-stage reductions
+
+// CudaKernels.reductionChunks: about 4 blocks per SM of an H100 (132), at least 256 rows a chunk.
+static int reductionChunks(long long rows, long long columns) {
+    long long columnBlocks = std::max(1LL, (columns + 31) / 32);
+    long long chunks = std::min(std::max(1LL, 4 * 132 / columnBlocks), (rows + 255) / 256);
+    return (int)std::max(1LL, std::min(chunks, 65535LL));
+}
+
+// CudaKernels.reduceTo (shapes padded to 4-D).
+static void reduceTo(const float* a, const float* b, float* out, const int* d, const int* e, int accumulate) {
+    long long outSize = (long long)e[0] * e[1] * e[2] * e[3], all = (long long)d[0] * d[1] * d[2] * d[3];
+    int chunks = reductionChunks(all / outSize, outSize);
+    double* part = devDoubles((size_t)chunks * outSize);
+    LAUNCH(pf_reduce_to, dim3(ceilDiv(outSize, 32), chunks), dim3(32, 8), 0)(a, b, part, d[0], d[1], d[2], d[3],
+                                                                               e[0], e[1], e[2], e[3]);
+    LAUNCH(pf_reduce_finish, grid1d(outSize), 256, 0)(part, chunks, (int)outSize, out, (float*)nullptr, accumulate);
+}
+
+// CudaKernels.layerNormParamGrads.
+static void layerNormParamGrads(const float* x, const float* mean, const float* rstd, const float* dy, float* dGamma,
+                                float* dBeta, int rows, int c) {
+    int chunks = reductionChunks(rows, c);
+    double* part = devDoubles(2 * (size_t)chunks * c);
+    LAUNCH(pf_norm_grad_sums, dim3(ceilDiv(c, 32), chunks), 256, 0)(x, mean, rstd, dy, part, rows, c, 1);
+    LAUNCH(pf_reduce_finish, grid1d(c), 256, 0)(part, chunks, c, dGamma, dBeta, 1);
+}
+
+// CudaKernels.columnStats (affine nullable, 3·c floats).
+static void columnStats(const float* x, const float* gamma, float* mean, float* rstd, float* runningMean,
+                        float* runningVar, float* affine, int rows, int c, float eps, float momentum) {
+    int chunks = reductionChunks(rows, c);
+    double* part = devDoubles(2 * (size_t)chunks * c);
+    LAUNCH(pf_column_moments, dim3(ceilDiv(c, 32), chunks), 256, 0)(x, part, rows, c);
+    LAUNCH(pf_column_stats_finish, grid1d(c), 256, 0)(part, chunks, x, gamma, mean, rstd, runningMean, runningVar,
+                                                      affine, rows, c, eps, momentum);
+}
+
+// CudaKernels.batchNormBackward.
+static void batchNormBackward(const float* x, const float* gamma, const float* mean, const float* rstd,
+                              const float* dy, float* dx, float* dGamma, float* dBeta, int rows, int c,
+                              int batchStatistics) {
+    int chunks = reductionChunks(rows, c);
+    double* part = devDoubles(2 * (size_t)chunks * c);
+    float* coef = dev(Vec(2 * c));
+    LAUNCH(pf_norm_grad_sums, dim3(ceilDiv(c, 32), chunks), 256, 0)(x, mean, rstd, dy, part, rows, c, 0);
+    LAUNCH(pf_batchnorm_backward_finish, grid1d(c), 256, 0)(part, chunks, rstd, dGamma, dBeta, coef, rows, c);
+    LAUNCH(pf_batchnorm_backward_dx, grid1d((long long)rows * c), 256, 0)(x, gamma, mean, rstd, dy, coef, dx, rows, c,
+                                                                         batchStatistics);
+}
 
 // ---------------------------------------------------------------- host references (double)
 
@@ -329,7 +392,8 @@ static void checkPointwise() {
     int d0 = 3, d1 = 5, d2 = 7, d3 = 6, outSize = d1 * d3;
     Vec a = randomVec(d0 * d1 * d2 * d3), bb = randomVec(d0 * d1 * d2 * d3), ones(outSize, 1.0f);
     float *da = dev(a), *db = dev(bb), *dred = dev(ones);
-    LAUNCH(pf_reduce_to, ceilDiv(outSize, 32), dim3(32, 8), 0)(da, db, dred, d0, d1, d2, d3, 1, d1, 1, d3, 1);
+    int dShape[4] = {d0, d1, d2, d3}, eShape[4] = {1, d1, 1, d3};
+    reduceTo(da, db, dred, dShape, eShape, 1);
     DVec red(outSize, 1.0);
     for (int i0 = 0; i0 < d0; i0++) for (int i1 = 0; i1 < d1; i1++) for (int i2 = 0; i2 < d2; i2++)
         for (int i3 = 0; i3 < d3; i3++) {
@@ -349,7 +413,7 @@ static void checkNorms() {
     float *ddg = dev(dGamma0), *ddb = dev(dBeta0);
     LAUNCH(pf_layernorm_forward, ceilDiv(rows, 8), 256, 0)(dx_, dgam, dbet, dyOut, dmean, drstd, rows, c, eps);
     LAUNCH(pf_layernorm_backward, ceilDiv(rows, 8), 256, 0)(dx_, dgam, dmean, drstd, ddy, ddx, rows, c);
-    LAUNCH(pf_layernorm_param_grads, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dmean, drstd, ddy, ddg, ddb, rows, c);
+    layerNormParamGrads(dx_, dmean, drstd, ddy, ddg, ddb, rows, c);
     DVec y(rows * c), dxr(rows * c), dg(dGamma0.begin(), dGamma0.end()), dbt(dBeta0.begin(), dBeta0.end());
     for (int r = 0; r < rows; r++) {
         double mu = 0, var = 0, mg = 0, mgx = 0;
@@ -379,9 +443,10 @@ static void checkNorms() {
     float *dbm = dev(Vec(c)), *dbr = dev(Vec(c)), *drm = dev(rm), *drv = dev(rv);
     float *dg2 = dev(dGamma0), *db2 = dev(dBeta0);
     float momentum = 0.1f;
-    LAUNCH(pf_column_stats, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dbm, dbr, drm, drv, rows, c, eps, momentum);
-    LAUNCH(pf_batchnorm_apply, grid1d((long long)rows * c), 256, 0)(dx_, dbm, dbr, dgam, dbet, dyOut, rows, c, eps, 0);
-    LAUNCH(pf_batchnorm_backward, ceilDiv(c, 32), dim3(32, 8), 0)(dx_, dgam, dbm, dbr, ddy, ddx, dg2, db2, rows, c, 1);
+    float* daff = dev(Vec(3 * c));
+    columnStats(dx_, dgam, dbm, dbr, drm, drv, daff, rows, c, eps, momentum);
+    LAUNCH(pf_batchnorm_apply, grid1d((long long)rows * c), 256, 0)(dx_, daff, dbet, dyOut, rows, c);
+    batchNormBackward(dx_, dgam, dbm, dbr, ddy, ddx, dg2, db2, rows, c, 1);
     DVec by(rows * c), bdx(rows * c), rmr(c), rvr(c), bdg(dGamma0.begin(), dGamma0.end()), bdb(dBeta0.begin(), dBeta0.end());
     for (int j = 0; j < c; j++) {
         double mu = 0, ss = 0, sg = 0, sgx = 0;
@@ -410,6 +475,127 @@ static void checkNorms() {
     expectClose("pf_batchnorm_backward dBeta", bdb, host(db2, c));
 }
 
+// BatchNorm training references in double, per column of x (rows, c): two-pass statistics, y, and the
+// backward (dx, dGamma, dBeta accumulated onto their arguments) with the batch statistics.
+struct BatchNormRef {
+    DVec mean, rstd, runningMean, runningVar, y, dx, dGamma, dBeta;
+
+    BatchNormRef(const Vec& x, const Vec& gamma, const Vec& beta, const Vec& dy, const Vec& rm, const Vec& rv,
+                 const Vec& g0, const Vec& b0, int rows, int c, float eps, float momentum)
+        : mean(c), rstd(c), runningMean(c), runningVar(c), y(x.size()), dx(x.size()), dGamma(g0.begin(), g0.end()),
+          dBeta(b0.begin(), b0.end()) {
+        for (int j = 0; j < c; j++) {
+            double mu = 0, ss = 0, sg = 0, sgx = 0;
+            for (int r = 0; r < rows; r++) mu += x[(size_t)r * c + j];
+            mu /= rows;
+            for (int r = 0; r < rows; r++) ss += (x[(size_t)r * c + j] - mu) * (x[(size_t)r * c + j] - mu);
+            double rs = 1 / std::sqrt(ss / rows + eps);
+            mean[j] = mu;
+            rstd[j] = rs;
+            runningMean[j] = (1 - momentum) * rm[j] + momentum * mu;
+            runningVar[j] = (1 - momentum) * rv[j] + momentum * ss / (rows - 1);
+            for (int r = 0; r < rows; r++) {
+                size_t e = (size_t)r * c + j;
+                double xh = (x[e] - mu) * rs;
+                y[e] = xh * gamma[j] + beta[j];
+                sg += dy.empty() ? 0 : dy[e];
+                sgx += dy.empty() ? 0 : dy[e] * xh;
+            }
+            dGamma[j] += sgx;
+            dBeta[j] += sg;
+            for (int r = 0; r < rows && !dy.empty(); r++) {
+                size_t e = (size_t)r * c + j;
+                double xh = (x[e] - mu) * rs;
+                dx[e] = (dy[e] - sg / rows - xh * sgx / rows) * gamma[j] * rs;
+            }
+        }
+    }
+};
+
+// The two-stage column reductions over many rows (several chunks, the last one shorter) against double maths.
+static void checkColumnReductions(int rows, int c) {
+    char what[96];
+    auto label = [&](const char* kernel) {
+        std::snprintf(what, sizeof what, "%s %dx%d", kernel, rows, c);
+        return what;
+    };
+    size_t n = (size_t)rows * c;
+    float eps = 1e-5f, momentum = 0.1f;
+    Vec x = randomVec(n, 2, 3), dy = randomVec(n), gamma = randomVec(c), beta = randomVec(c);
+    Vec rowMean = randomVec(rows, 2, 3), rowRstd = randomVec(rows, 0.5f, 2), g0 = randomVec(c), b0 = randomVec(c);
+    Vec rm = randomVec(c), rv = randomVec(c, 0.5f, 1.5f);
+    float *dx_ = dev(x), *ddy = dev(dy), *dgam = dev(gamma), *dbet = dev(beta);
+
+    // columnSum (bias gradients): (rows, c) summed to (1, c), accumulating.
+    float* dsum = dev(g0);
+    int dShape[4] = {1, 1, rows, c}, eShape[4] = {1, 1, 1, c};
+    reduceTo(ddy, nullptr, dsum, dShape, eShape, 1);
+    DVec sum(g0.begin(), g0.end());
+    for (size_t e = 0; e < n; e++) sum[e % c] += dy[e];
+    expectClose(label("pf_reduce_to (columnSum)"), sum, host(dsum, c));
+
+    // LayerNorm parameter gradients with given row statistics.
+    float *drmu = dev(rowMean), *drrs = dev(rowRstd), *ddg = dev(g0), *ddb = dev(b0);
+    layerNormParamGrads(dx_, drmu, drrs, ddy, ddg, ddb, rows, c);
+    DVec lg(g0.begin(), g0.end()), lb(b0.begin(), b0.end());
+    for (size_t e = 0; e < n; e++) {
+        size_t r = e / c;
+        lg[e % c] += dy[e] * ((x[e] - (double)rowMean[r]) * rowRstd[r]);
+        lb[e % c] += dy[e];
+    }
+    expectClose(label("layerNormParamGrads dGamma"), lg, host(ddg, c));
+    expectClose(label("layerNormParamGrads dBeta"), lb, host(ddb, c));
+
+    // BatchNorm train: statistics, apply, backward with the batch statistics.
+    BatchNormRef ref(x, gamma, beta, dy, rm, rv, g0, b0, rows, c, eps, momentum);
+    float *dmean = dev(Vec(c)), *drstd = dev(Vec(c)), *drm = dev(rm), *drv = dev(rv), *daff = dev(Vec(3 * c));
+    float *dyOut = dev(Vec(n)), *ddx = dev(Vec(n)), *dg2 = dev(g0), *db2 = dev(b0);
+    columnStats(dx_, dgam, dmean, drstd, drm, drv, daff, rows, c, eps, momentum);
+    LAUNCH(pf_batchnorm_apply, grid1d((long long)n), 256, 0)(dx_, daff, dbet, dyOut, rows, c);
+    batchNormBackward(dx_, dgam, dmean, drstd, ddy, ddx, dg2, db2, rows, c, 1);
+    expectClose(label("columnStats mean"), ref.mean, host(dmean, c), 1e-6, 1e-6);
+    expectClose(label("columnStats rstd"), ref.rstd, host(drstd, c), 1e-6, 1e-5);
+    expectClose(label("columnStats runningMean"), ref.runningMean, host(drm, c));
+    expectClose(label("columnStats runningVar"), ref.runningVar, host(drv, c));
+    expectClose(label("pf_batchnorm_apply (train)"), ref.y, host(dyOut, n));
+    expectClose(label("batchNormBackward dx"), ref.dx, host(ddx, n), 1e-5, 1e-3);
+    expectClose(label("batchNormBackward dGamma"), ref.dGamma, host(dg2, c));
+    expectClose(label("batchNormBackward dBeta"), ref.dBeta, host(db2, c));
+
+    // BatchNorm eval: the running statistics, and the backward through them (dx = dy·gamma·rstd).
+    float *drm0 = dev(rm), *drv0 = dev(rv);
+    LAUNCH(pf_batchnorm_affine, grid1d(c), 256, 0)(drm0, drv0, dgam, daff, c, eps, 1);
+    LAUNCH(pf_batchnorm_apply, grid1d((long long)n), 256, 0)(dx_, daff, dbet, dyOut, rows, c);
+    batchNormBackward(dx_, dgam, drm0, drstd, ddy, ddx, (float*)nullptr, (float*)nullptr, rows, c, 0);
+    DVec ye(n), dxe(n);
+    for (size_t e = 0; e < n; e++) {
+        size_t j = e % c;
+        ye[e] = (x[e] - (double)rm[j]) / std::sqrt((double)rv[j] + eps) * gamma[j] + beta[j];
+        dxe[e] = dy[e] * (double)gamma[j] * ref.rstd[j];
+    }
+    expectClose(label("pf_batchnorm_apply (eval)"), ye, host(dyOut, n));
+    expectClose(label("batchNormBackward dx (eval)"), dxe, host(ddx, n));
+}
+
+// Train-mode BatchNorm over two close rows: the mean's float rounding, magnified by rstd, once broke parity
+// ("batchNorm [2, 1, 1, 64] train y: element 28 is -0.416227907, expected -0.416203052").
+static void checkBatchNormCloseRows() {
+    int rows = 2, c = 64;
+    float eps = 1e-5f;
+    Vec x(rows * c), gamma = randomVec(c), beta = randomVec(c), none;
+    for (int j = 0; j < c; j++) {
+        x[j] = 1000.1f + 0.25f * (j % 5);
+        x[c + j] = x[j] + 0.1f * (1 + j % 3);
+    }
+    BatchNormRef ref(x, gamma, beta, none, Vec(c), Vec(c), Vec(c), Vec(c), rows, c, eps, 0.1f);
+    float *dx_ = dev(x), *dgam = dev(gamma), *dbet = dev(beta), *dmean = dev(Vec(c)), *drstd = dev(Vec(c));
+    float *daff = dev(Vec(3 * c)), *dyOut = dev(Vec(rows * c));
+    columnStats(dx_, dgam, dmean, drstd, (float*)nullptr, (float*)nullptr, daff, rows, c, eps, 0.1f);
+    LAUNCH(pf_batchnorm_apply, grid1d(rows * c), 256, 0)(dx_, daff, dbet, dyOut, rows, c);
+    expectClose("pf_batchnorm_apply (train, 2 close rows)", ref.y, host(dyOut, rows * c), 1e-6, 1e-6);
+    expectClose("columnStats rstd (2 close rows)", ref.rstd, host(drstd, c), 1e-6, 1e-5);
+}
+
 static void checkDepthwise() {
     int b = 2, h = 9, w = 11, c = 40, k = 5, pad = 2, ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
     Vec x = randomVec(b * h * w * c), wt = randomVec(c * k * k), bias = randomVec(c), dy = randomVec(b * ho * wo * c);
@@ -418,7 +604,12 @@ static void checkDepthwise() {
     float *ddx = dev(Vec(b * h * w * c)), *ddw = dev(dW0);
     LAUNCH(pf_depthwise_forward, grid1d((long long)b * ho * wo * c), 256, 0)(dx_, dw, dbias, dyOut, b, h, w, c, k, pad);
     LAUNCH(pf_depthwise_backward_input, grid1d((long long)b * h * w * c), 256, 0)(ddy, dw, ddx, b, h, w, c, k, pad);
-    LAUNCH(pf_depthwise_backward_weight, dim3(ceilDiv(c, 32), k * k), dim3(32, 8), 0)(dx_, ddy, ddw, b, h, w, c, k, pad);
+    int chunks = 3;  // more than one, so the chunked sum and its ordered finish are both exercised
+    double* partial = nullptr;
+    CUDA_OK(cudaMalloc(&partial, sizeof(double) * chunks * k * k * c));
+    LAUNCH(pf_depthwise_backward_weight, dim3(ceilDiv(c, 32), k * k, chunks), dim3(32, 8), 0)(dx_, ddy, partial, b, h,
+                                                                                            w, c, k, pad, chunks);
+    LAUNCH(pf_depthwise_backward_weight_finish, grid1d((long long)k * k * c), 256, 0)(partial, ddw, c, k * k, chunks);
     DVec y(b * ho * wo * c), dxr(b * h * w * c, 0), dwr(dW0.begin(), dW0.end());
     for (int n = 0; n < b; n++) for (int oh = 0; oh < ho; oh++) for (int ow = 0; ow < wo; ow++)
         for (int ch = 0; ch < c; ch++) {
@@ -661,6 +852,8 @@ int main() {
     std::printf("kernel self-test on %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
     checkPointwise();
     checkNorms();
+    for (int c : {7, 32, 64, 96}) checkColumnReductions(100000, c);
+    checkBatchNormCloseRows();
     checkLayoutsAndPooling();
     checkDepthwise();
     checkLossAndOptimizer();

@@ -48,7 +48,7 @@ public final class CudaBackend implements Backend {
     private final CudaMatmul matmul;
     private final MemorySegment cudnn;
     private final CudaConvolution convolution;
-    final HostFallback host = new HostFallback();
+    final HostFallback host = new HostFallback(this);
     private final boolean tf32 = Boolean.getBoolean("polaformer.cuda.tf32");
     private final boolean bf16 = Boolean.getBoolean("polaformer.cuda.bf16");
     private final String deviceLine;
@@ -116,6 +116,11 @@ public final class CudaBackend implements Backend {
         return kernels;
     }
 
+    /** Whether ops can run kernels at all (not host-only, the kernel module loaded): then views are staged. */
+    boolean runsKernels() {
+        return !hostOnly && kernelsLoaded();
+    }
+
     /**
      * Loads the kernels once. If that fails (no fatbin and no sources in the jar, a compile error), the backend
      * stays usable: the ops run on the host and {@link #describe()} says why, with a warning once.
@@ -129,7 +134,7 @@ public final class CudaBackend implements Backend {
             try {
                 context.bind();
                 module = new KernelModule(context, ccMajor, ccMinor);
-                kernels = new CudaKernels(module);
+                kernels = new CudaKernels(module, this::scratch);
                 return true;
             } catch (RuntimeException e) {
                 kernelProblem = String.valueOf(e.getMessage());
@@ -138,6 +143,12 @@ public final class CudaBackend implements Backend {
                 return false;
             }
         }
+    }
+
+    /** Temporary device memory for the kernels' reductions, from the pool (released in stream order). */
+    private CudaKernels.Scratch scratch(long bytes) {
+        Tensor t = empty(Math.toIntExact((bytes + Float.BYTES - 1) / Float.BYTES));
+        return new CudaKernels.Scratch(ptr(t), t::close);
     }
 
     /** Whether the loaded kernels include every one of {@code names} (false while they cannot load). */
@@ -293,8 +304,25 @@ public final class CudaBackend implements Backend {
 
     // ================================================================ convolution
 
+    /**
+     * A 1×1 convolution with stride 1 and no padding on contiguous NHWC tensors is a GEMM over the pixels
+     * (the head's projection, the classifier): cuBLAS takes it, without a cuDNN plan or a filter conversion.
+     */
+    private static boolean pointwiseConvolution(Tensor x, Tensor weight, int stride, int padding, Tensor y) {
+        if (stride != 1 || padding != 0 || x.rank() != 4 || weight.rank() != 4 || y.rank() != 4) return false;
+        int[] xs = x.shape(), ws = weight.shape(), ys = y.shape();
+        return ws[2] == 1 && ws[3] == 1 && xs[3] == ws[1] && ys[0] == xs[0] && ys[1] == xs[1] && ys[2] == xs[2]
+                && ys[3] == ws[0] && x.size() > 0 && x.isContiguous() && weight.isContiguous() && y.isContiguous();
+    }
+
     @Override
     public void conv2d(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor y) {
+        if (pointwiseConvolution(x, weight, stride, padding, y)) {
+            int pixels = x.size() / x.shape()[3];
+            linear(x.reshape(pixels, x.shape()[3]), weight.reshape(weight.shape()[0], weight.shape()[1]), bias,
+                    y.reshape(pixels, weight.shape()[0]));
+            return;
+        }
         if (convolution.accepts(x, weight, y, bias)) {
             convolution.forward(x, weight, bias, stride, padding, y);
             return;
@@ -305,6 +333,16 @@ public final class CudaBackend implements Backend {
     @Override
     public void conv2dBackward(Tensor x, Tensor weight, Tensor dy, int stride, int padding,
                                Tensor dx, Tensor dWeight, Tensor dBias) {
+        if (pointwiseConvolution(x, weight, stride, padding, dy) && (dx == null || dx.sameShape(x))
+                && (dWeight == null || dWeight.sameShape(weight))
+                && (dBias == null || dBias.rank() == 1 && dBias.shape()[0] == weight.shape()[0])) {
+            int pixels = x.size() / x.shape()[3], cin = x.shape()[3], cout = weight.shape()[0];
+            Tensor dy2 = dy.reshape(pixels, cout);
+            if (dx != null) matmul(dy2, false, weight.reshape(cout, cin), false, dx.reshape(pixels, cin), 1f, 0f);
+            if (dWeight != null) matmul(dy2, true, x.reshape(pixels, cin), false, dWeight.reshape(cout, cin), 1f, 1f);
+            if (dBias != null) sumTo(dy2, dBias.reshape(1, cout), true);
+            return;
+        }
         if (convolution.accepts(x, weight, dy, dx, dWeight, dBias)) {
             convolution.backward(x, weight, dy, stride, padding, dx, dWeight, dBias);
             return;
@@ -337,7 +375,14 @@ public final class CudaBackend implements Backend {
             if (g.cin() > 0 && pixels > 0) {
                 CudaKernels k = kernels();
                 if (dx != null) k.depthwiseBackwardInput(ptr(dy), ptr(weight), ptr(dx), g.b(), g.h(), g.w(), g.cin(), g.kh(), padding);
-                if (dWeight != null) k.depthwiseBackwardWeight(ptr(x), ptr(dy), ptr(dWeight), g.b(), g.h(), g.w(), g.cin(), g.kh(), padding);
+                if (dWeight != null) {
+                    int doubles = CudaKernels.depthwiseWeightChunks(g.b(), g.h(), g.w(), g.kh(), padding) * g.kh() * g.kw()
+                            * g.cin();
+                    try (Tensor partial = empty(2 * doubles)) {
+                        k.depthwiseBackwardWeight(ptr(x), ptr(dy), ptr(dWeight), ptr(partial), g.b(), g.h(), g.w(),
+                                g.cin(), g.kh(), padding);
+                    }
+                }
                 if (dBias != null) k.columnSum(ptr(dy), pixels, g.cin(), ptr(dBias), true);
                 return;
             }
@@ -390,10 +435,12 @@ public final class CudaBackend implements Backend {
                 && optional(runningMean) && optional(runningVar)) {
             NormGeometry g = NormGeometry.columns("batchNormTrain", x, gamma, beta, y, mean, rstd, runningMean, runningVar);
             if (g.rows() > 0 && g.channels() > 0) {
-                kernels().columnStats(ptr(x), ptr(mean), ptr(rstd), ptrOrNull(runningMean), ptrOrNull(runningVar),
-                        g.rows(), g.channels(), eps, momentum);
-                kernels().batchNormApply(ptr(x), ptr(mean), ptr(rstd), ptr(gamma), ptr(beta), ptr(y), g.rows(),
-                        g.channels(), eps, false);
+                // The apply takes the mean as hi + lo floats (and rstd·gamma) from the statistics, as the CPU backend.
+                try (Tensor affine = empty(3 * g.channels())) {
+                    kernels().columnStats(ptr(x), ptr(gamma), ptr(mean), ptr(rstd), ptrOrNull(runningMean),
+                            ptrOrNull(runningVar), ptr(affine), g.rows(), g.channels(), eps, momentum);
+                    kernels().batchNormApply(ptr(x), ptr(affine), ptr(beta), ptr(y), g.rows(), g.channels());
+                }
                 return;
             }
         }

@@ -10,6 +10,8 @@ import dev.polaformer.numerics.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 import static dev.polaformer.cuda.CudaBackend.ptr;
 import static dev.polaformer.cuda.CudaException.checkCudnn;
@@ -20,13 +22,15 @@ import static dev.polaformer.cuda.CudaException.checkCudnn;
  * filter gradient back, accumulating into {@code dWeight}). The bias is a broadcast add, its gradient a column sum.
  *
  * <p>Algorithms: cuDNN's heuristic ({@code _v7}) ranking, first one that reports success; math is plain fp32
- * ({@code CUDNN_FMA_MATH}) unless TF32 is on. Descriptors are made per call (cheap beside the convolution);
- * the handle is used under a lock, as cuDNN handles are not for concurrent use.
+ * ({@code CUDNN_FMA_MATH}) unless TF32 is on. Descriptors and algorithm choices are made once per geometry
+ * ({@link Plan}); the handle is used under a lock, as cuDNN handles are not for concurrent use.
  */
 final class CudaConvolution {
     private static final String[] KERNELS = {"pf_filter_oihw_to_ohwi", "pf_filter_ohwi_add_to_oihw",
         "pf_broadcast_add", "pf_reduce_to"};
     private static final int CANDIDATES = 8;
+    /** Geometries kept: a model has about ten per batch size and image size. */
+    private static final int PLANS = 128;
 
     private final CudaBackend backend;
     private final MemorySegment handle;
@@ -48,21 +52,24 @@ final class CudaConvolution {
     void forward(Tensor x, Tensor weight, Tensor bias, int stride, int padding, Tensor y) {
         ConvGeometry g = ConvGeometry.dense("conv2d", x, weight, bias, stride, padding, y); // the CPU's checks
         CudaKernels k = backend.kernels();
-        try (Tensor filter = backend.empty(g.cout(), g.kh(), g.kw(), g.cin());
-             Descriptors d = new Descriptors(g)) {
+        try (Tensor filter = backend.empty(g.cout(), g.kh(), g.kw(), g.cin())) {
             k.filterOihwToOhwi(ptr(weight), ptr(filter), g.cout(), g.cin(), g.kh(), g.kw());
             synchronized (this) {
-                MemorySegment perf = d.arena.allocate(cudnnConvolutionFwdAlgoPerfStruct.layout(), CANDIDATES);
-                checkCudnn(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, CANDIDATES,
-                        d.count, perf), "cudnnGetConvolutionForwardAlgorithm_v7");
-                MemorySegment best = first(perf, d.count, cudnnConvolutionFwdAlgoPerfStruct.layout().byteSize(),
-                        "conv2d forward");
-                int algo = cudnnConvolutionFwdAlgoPerfStruct.algo(best);
-                checkCudnn(Cudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, d.x, d.w, d.conv, d.y, algo, d.size),
-                        "cudnnGetConvolutionForwardWorkspaceSize");
-                try (Tensor work = workspace(d.size)) {
-                    checkCudnn(Cudnn.cudnnConvolutionForward(handle, d.one, d.x, ptr(x), d.w, ptr(filter), d.conv, algo,
-                            pointer(work), bytes(d.size), d.zero, d.y, ptr(y)), call("cudnnConvolutionForward", g, algo));
+                Plan p = plan(g);
+                if (p.forward == null) {
+                    MemorySegment perf = p.d.arena.allocate(cudnnConvolutionFwdAlgoPerfStruct.layout(), CANDIDATES);
+                    checkCudnn(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, p.d.x, p.d.w, p.d.conv, p.d.y,
+                            CANDIDATES, p.d.count, perf), "cudnnGetConvolutionForwardAlgorithm_v7");
+                    int algo = cudnnConvolutionFwdAlgoPerfStruct.algo(first(perf, p.d.count,
+                            cudnnConvolutionFwdAlgoPerfStruct.layout().byteSize(), "conv2d forward"));
+                    checkCudnn(Cudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, p.d.x, p.d.w, p.d.conv, p.d.y, algo,
+                            p.d.size), "cudnnGetConvolutionForwardWorkspaceSize");
+                    p.forward = new Algorithm(algo, bytes(p.d.size));
+                }
+                try (Tensor work = workspace(p.forward.workspace)) {
+                    checkCudnn(Cudnn.cudnnConvolutionForward(handle, p.d.one, p.d.x, ptr(x), p.d.w, ptr(filter), p.d.conv,
+                            p.forward.algo, pointer(work), p.forward.workspace, p.d.zero, p.d.y, ptr(y)),
+                            call("cudnnConvolutionForward", g, p.forward.algo));
                 }
             }
         }
@@ -74,43 +81,80 @@ final class CudaConvolution {
         ConvGeometry g = ConvGeometry.dense(op, x, weight, null, stride, padding, dy);
         ConvGeometry.requireGrads(op, x, weight, dx, dWeight, dBias, g.cout());
         CudaKernels k = backend.kernels();
-        try (Tensor filter = backend.empty(g.cout(), g.kh(), g.kw(), g.cin());
-             Descriptors d = new Descriptors(g)) {
+        try (Tensor filter = backend.empty(g.cout(), g.kh(), g.kw(), g.cin())) {
             synchronized (this) {
+                Plan p = plan(g);
                 if (dx != null) {
                     k.filterOihwToOhwi(ptr(weight), ptr(filter), g.cout(), g.cin(), g.kh(), g.kw());
-                    MemorySegment perf = d.arena.allocate(cudnnConvolutionBwdDataAlgoPerfStruct.layout(), CANDIDATES);
-                    checkCudnn(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.conv, d.x,
-                            CANDIDATES, d.count, perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-                    int algo = cudnnConvolutionBwdDataAlgoPerfStruct.algo(first(perf, d.count,
-                            cudnnConvolutionBwdDataAlgoPerfStruct.layout().byteSize(), "conv2d backward data"));
-                    checkCudnn(Cudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, d.w, d.y, d.conv, d.x, algo,
-                            d.size), "cudnnGetConvolutionBackwardDataWorkspaceSize");
-                    try (Tensor work = workspace(d.size)) {
-                        checkCudnn(Cudnn.cudnnConvolutionBackwardData(handle, d.one, d.w, ptr(filter), d.y, ptr(dy),
-                                d.conv, algo, pointer(work), bytes(d.size), d.zero, d.x, ptr(dx)),
-                                call("cudnnConvolutionBackwardData", g, algo));
+                    if (p.backwardData == null) {
+                        MemorySegment perf = p.d.arena.allocate(cudnnConvolutionBwdDataAlgoPerfStruct.layout(), CANDIDATES);
+                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.d.w, p.d.y, p.d.conv,
+                                p.d.x, CANDIDATES, p.d.count, perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+                        int algo = cudnnConvolutionBwdDataAlgoPerfStruct.algo(first(perf, p.d.count,
+                                cudnnConvolutionBwdDataAlgoPerfStruct.layout().byteSize(), "conv2d backward data"));
+                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p.d.w, p.d.y, p.d.conv,
+                                p.d.x, algo, p.d.size), "cudnnGetConvolutionBackwardDataWorkspaceSize");
+                        p.backwardData = new Algorithm(algo, bytes(p.d.size));
+                    }
+                    try (Tensor work = workspace(p.backwardData.workspace)) {
+                        checkCudnn(Cudnn.cudnnConvolutionBackwardData(handle, p.d.one, p.d.w, ptr(filter), p.d.y, ptr(dy),
+                                p.d.conv, p.backwardData.algo, pointer(work), p.backwardData.workspace, p.d.zero, p.d.x,
+                                ptr(dx)), call("cudnnConvolutionBackwardData", g, p.backwardData.algo));
                     }
                 }
                 if (dWeight != null) {
-                    MemorySegment perf = d.arena.allocate(cudnnConvolutionBwdFilterAlgoPerfStruct.layout(), CANDIDATES);
-                    checkCudnn(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.conv, d.w,
-                            CANDIDATES, d.count, perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-                    int algo = cudnnConvolutionBwdFilterAlgoPerfStruct.algo(first(perf, d.count,
-                            cudnnConvolutionBwdFilterAlgoPerfStruct.layout().byteSize(), "conv2d backward filter"));
-                    checkCudnn(Cudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, d.x, d.y, d.conv, d.w, algo,
-                            d.size), "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+                    if (p.backwardFilter == null) {
+                        MemorySegment perf = p.d.arena.allocate(cudnnConvolutionBwdFilterAlgoPerfStruct.layout(), CANDIDATES);
+                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.d.x, p.d.y, p.d.conv,
+                                p.d.w, CANDIDATES, p.d.count, perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+                        int algo = cudnnConvolutionBwdFilterAlgoPerfStruct.algo(first(perf, p.d.count,
+                                cudnnConvolutionBwdFilterAlgoPerfStruct.layout().byteSize(), "conv2d backward filter"));
+                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p.d.x, p.d.y, p.d.conv,
+                                p.d.w, algo, p.d.size), "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+                        p.backwardFilter = new Algorithm(algo, bytes(p.d.size));
+                    }
                     // Into the OHWI scratch (overwritten), then added to dWeight in PyTorch's layout: accumulation.
-                    try (Tensor work = workspace(d.size)) {
-                        checkCudnn(Cudnn.cudnnConvolutionBackwardFilter(handle, d.one, d.x, ptr(x), d.y, ptr(dy), d.conv,
-                                algo, pointer(work), bytes(d.size), d.zero, d.w, ptr(filter)),
-                                call("cudnnConvolutionBackwardFilter", g, algo));
+                    try (Tensor work = workspace(p.backwardFilter.workspace)) {
+                        checkCudnn(Cudnn.cudnnConvolutionBackwardFilter(handle, p.d.one, p.d.x, ptr(x), p.d.y, ptr(dy),
+                                p.d.conv, p.backwardFilter.algo, pointer(work), p.backwardFilter.workspace, p.d.zero,
+                                p.d.w, ptr(filter)), call("cudnnConvolutionBackwardFilter", g, p.backwardFilter.algo));
                     }
                     k.filterOhwiAddToOihw(ptr(filter), ptr(dWeight), g.cout(), g.cin(), g.kh(), g.kw());
                 }
             }
         }
         if (dBias != null) k.columnSum(ptr(dy), g.b() * g.ho() * g.wo(), g.cout(), ptr(dBias), true);
+    }
+
+    /** An algorithm cuDNN chose for one direction of one geometry, and the workspace it needs. */
+    private record Algorithm(int algo, long workspace) {}
+
+    /**
+     * The descriptors of one geometry and the algorithms chosen for it, made once: asking cuDNN's heuristics and
+     * building descriptors cost more than a small convolution itself (about 1.5 ms per call was measured at
+     * batch 1 on the H100 before this cache).
+     */
+    private final class Plan {
+        final Descriptors d;
+        Algorithm forward, backwardData, backwardFilter;
+
+        Plan(ConvGeometry g) {
+            d = new Descriptors(g);
+        }
+    }
+
+    /** Plans by geometry, the least recently used evicted (and its descriptors destroyed) past the limit. */
+    private final Map<ConvGeometry, Plan> plans = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<ConvGeometry, Plan> eldest) {
+            if (size() <= PLANS) return false;
+            eldest.getValue().d.close();
+            return true;
+        }
+    };
+
+    private Plan plan(ConvGeometry g) {
+        return plans.computeIfAbsent(g, Plan::new);
     }
 
     /** The best-ranked candidate that cuDNN reports usable. */
@@ -125,8 +169,7 @@ final class CudaConvolution {
                 + n + " candidates");
     }
 
-    private Tensor workspace(MemorySegment size) {
-        long bytes = bytes(size);
+    private Tensor workspace(long bytes) {
         return bytes == 0 ? null : backend.empty((int) ((bytes + Float.BYTES - 1) / Float.BYTES));
     }
 
@@ -143,9 +186,12 @@ final class CudaConvolution {
                 + g.kh() + "×" + g.kw() + ", stride " + g.stride() + ", padding " + g.padding() + ", algo " + algo + ")";
     }
 
-    /** The descriptors of one call (x, y as NHWC tensors, the OHWI filter, the convolution) and small host cells. */
+    /**
+     * The descriptors of one geometry (x, y as NHWC tensors, the OHWI filter, the convolution) and small host
+     * cells; shared memory, as a cached plan may be used from any thread (under this object's lock).
+     */
     private final class Descriptors implements AutoCloseable {
-        final Arena arena = Arena.ofConfined();
+        final Arena arena = Arena.ofShared();
         final MemorySegment x, y, w, conv;
         final MemorySegment count = arena.allocate(ValueLayout.JAVA_INT), size = arena.allocate(ValueLayout.JAVA_LONG);
         final MemorySegment one = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);

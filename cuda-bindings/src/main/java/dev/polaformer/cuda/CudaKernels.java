@@ -3,6 +3,7 @@ package dev.polaformer.cuda;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.LongFunction;
 
 /**
  * One typed method per kernel of {@code native/src/main/cuda/*.cu}: each computes the launch geometry and passes
@@ -24,7 +25,7 @@ import java.util.List;
  *       uses float atomics, so every result is bit-for-bit repeatable.</li>
  *   <li>A call with no work (a zero size) launches nothing: CUDA rejects an empty grid.</li>
  * </ul>
- * Thread-safe: it holds no state besides the launcher.
+ * Thread-safe: it holds no state besides the launcher and the source of scratch memory.
  *
  * <h2>The kernel module</h2>
  * All kernels are one module. The {@code native} jar carries it as {@link #FATBIN_RESOURCE} (sm_80 and sm_90
@@ -51,6 +52,10 @@ public final class CudaKernels {
     static final int MAX_GRID = 1 << 16;
     /** Column reductions: 32 columns (one warp, coalesced) by this many row groups per block. */
     static final int ROW_GROUPS = 8;
+    /** Blocks stage 1 of a two-stage column reduction aims at: about 4 per SM of an H100 (132 SMs). */
+    static final int REDUCTION_BLOCKS = 4 * 132;
+    /** Rows a chunk of a two-stage column reduction gets at least (fewer cost more in partials than they gain). */
+    static final int MIN_CHUNK_ROWS = 256;
     /** Rows (one warp each) per block of the LayerNorm kernels. */
     static final int ROWS_PER_BLOCK = 8;
     /** The largest head width the fused attention kernels take (their shared-memory tiles are sized for it). */
@@ -70,10 +75,29 @@ public final class CudaKernels {
     /** Upper bound of {@link #sumOfSquares}' partial sums. */
     public static final int MAX_SUM_PARTIALS = 1024;
 
-    private final KernelLauncher launcher;
+    /**
+     * Temporary device memory, at least the bytes asked for, given back (to the stream-ordered pool) by
+     * {@code release}: the kernels queued before that on the same stream still own it.
+     */
+    public record Scratch(MemorySegment pointer, Runnable release) implements AutoCloseable {
+        @Override
+        public void close() {
+            release.run();
+        }
+    }
 
+    private final KernelLauncher launcher;
+    private final LongFunction<Scratch> scratch;
+
+    /** Kernels whose two-stage reductions get NULL scratch pointers: for tests that only record launches. */
     public CudaKernels(KernelLauncher launcher) {
+        this(launcher, bytes -> new Scratch(MemorySegment.NULL, () -> {}));
+    }
+
+    /** @param scratch temporary device memory by bytes (the reductions' partial sums) */
+    public CudaKernels(KernelLauncher launcher, LongFunction<Scratch> scratch) {
         this.launcher = launcher;
+        this.scratch = scratch;
     }
 
     // ================================================================ helpers
@@ -86,6 +110,26 @@ public final class CudaKernels {
 
     private static int grid1d(long work) {
         return Math.min(ceilDiv(work, BLOCK), MAX_GRID);
+    }
+
+    /**
+     * Row chunks of a two-stage column reduction of {@code columns} outputs over {@code rows}: enough blocks to
+     * fill the GPU, at least {@link #MIN_CHUNK_ROWS} rows each. A function of the shape only, so the sums (added
+     * in chunk order) are the same on every GPU.
+     */
+    static int reductionChunks(long rows, long columns) {
+        long columnBlocks = Math.max(1, (columns + 31) / 32);
+        long chunks = Math.min(Math.max(1, REDUCTION_BLOCKS / columnBlocks), (rows + MIN_CHUNK_ROWS - 1) / MIN_CHUNK_ROWS);
+        return Math.clamp(chunks, 1, 65535);
+    }
+
+    /** Stage 1 of a column reduction over {@code c} columns in {@code chunks} (pf_common.cuh): blocks of 256. */
+    private void columnPartials(String kernel, int c, int chunks, Object... args) {
+        launcher.launch(kernel, ceilDiv(c, 32), chunks, 1, BLOCK, 1, 1, 0, args);
+    }
+
+    private static MemorySegment plus(MemorySegment pointer, long bytes) {
+        return MemorySegment.ofAddress(pointer.address() + bytes);
     }
 
     private static void requireNonNegative(String kernel, int... sizes) {
@@ -236,9 +280,9 @@ public final class CudaKernels {
     /**
      * {@code out (+)= Σ a} — or {@code Σ a⊙b} when {@code b} is not NULL — over the dimensions in which
      * {@code outShape} broadcasts to {@code shape} (rank ≤ 4; {@code a}, {@code b}, {@code out} contiguous).
-     * Each output element is summed in double by one block column in a fixed order; with {@code accumulate}
-     * the old value is added (parameter gradients), otherwise overwritten. Backs {@code sumTo}, {@code mulSumTo}
-     * and bias gradients.
+     * Each output element is summed in double in a fixed order, in two stages (chunks of the reduced elements
+     * into scratch partials, then those in chunk order); with {@code accumulate} the old value is added (parameter
+     * gradients), otherwise overwritten. Backs {@code sumTo}, {@code mulSumTo} and bias gradients.
      */
     public void reduceTo(MemorySegment a, MemorySegment b, MemorySegment out, int[] shape, int[] outShape,
                          boolean accumulate) {
@@ -247,8 +291,14 @@ public final class CudaKernels {
         broadcastStrides(k, outShape, s); // validates
         long outSize = product(o);
         if (outSize == 0) return;
-        launcher.launch(k, ceilDiv(outSize, 32), 1, 1, 32, ROW_GROUPS, 1, 0,
-                a, b, out, s[0], s[1], s[2], s[3], o[0], o[1], o[2], o[3], accumulate ? 1 : 0);
+        int chunks = reductionChunks(product(s) / outSize, outSize);
+        try (Scratch partials = scratch.apply((long) chunks * outSize * Double.BYTES)) {
+            // Block (32, 8): the 256 threads of columnPartials in the shape CudaKernelsSignatureTest checks.
+            launcher.launch(k, ceilDiv(outSize, 32), chunks, 1, 32, ROW_GROUPS, 1, 0,
+                    a, b, partials.pointer(), s[0], s[1], s[2], s[3], o[0], o[1], o[2], o[3]);
+            launcher.launch("pf_reduce_finish", grid1d(outSize), 1, 1, BLOCK, 1, 1, 0,
+                    partials.pointer(), chunks, (int) outSize, out, MemorySegment.NULL, accumulate ? 1 : 0);
+        }
     }
 
     /** Column sums of a contiguous {@code (rows, c)} matrix into {@code out (c)} (bias gradients: accumulate). */
@@ -408,14 +458,18 @@ public final class CudaKernels {
 
     /**
      * LayerNorm parameter gradients, accumulated: {@code dGamma += Σ_rows dy⊙x̂}, {@code dBeta += Σ_rows dy}, in
-     * double over the rows in a fixed order. Either output is nullable.
+     * double over the rows in a fixed order (two stages through scratch). Either output is nullable.
      */
     public void layerNormParamGrads(MemorySegment x, MemorySegment mean, MemorySegment rstd, MemorySegment dy,
                                     MemorySegment dGamma, MemorySegment dBeta, int rows, int c) {
-        requireNonNegative("pf_layernorm_param_grads", rows, c);
+        requireNonNegative("pf_norm_grad_sums", rows, c);
         if (c == 0) return;
-        launcher.launch("pf_layernorm_param_grads", ceilDiv(c, 32), 1, 1, 32, ROW_GROUPS, 1, 0,
-                x, mean, rstd, dy, dGamma, dBeta, rows, c);
+        int chunks = reductionChunks(rows, c);
+        try (Scratch partials = scratch.apply(2L * chunks * c * Double.BYTES)) {
+            columnPartials("pf_norm_grad_sums", c, chunks, x, mean, rstd, dy, partials.pointer(), rows, c, 1);
+            launcher.launch("pf_reduce_finish", grid1d(c), 1, 1, BLOCK, 1, 1, 0,
+                    partials.pointer(), chunks, c, dGamma, dBeta, 1);
+        }
     }
 
     /**
@@ -426,10 +480,27 @@ public final class CudaKernels {
      */
     public void columnStats(MemorySegment x, MemorySegment mean, MemorySegment rstd, MemorySegment runningMean,
                             MemorySegment runningVar, int rows, int c, float eps, float momentum) {
-        requireNonNegative("pf_column_stats", rows, c);
+        columnStats(x, MemorySegment.NULL, mean, rstd, runningMean, runningVar, MemorySegment.NULL, rows, c, eps,
+                momentum);
+    }
+
+    /**
+     * {@link #columnStats(MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment, int, int, float,
+     * float) columnStats}, also writing, when {@code affine} (3·c floats) is not NULL, the train-mode
+     * {@link #batchNormApply(MemorySegment, MemorySegment, MemorySegment, MemorySegment, int, int) batchNormApply}'s
+     * per-column {@code (hi, lo, scale)}: the double mean split into two floats and {@code rstd·gamma}.
+     */
+    public void columnStats(MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd,
+                            MemorySegment runningMean, MemorySegment runningVar, MemorySegment affine, int rows, int c,
+                            float eps, float momentum) {
+        requireNonNegative("pf_column_moments", rows, c);
         if (c == 0) return;
-        launcher.launch("pf_column_stats", ceilDiv(c, 32), 1, 1, 32, ROW_GROUPS, 1, 0,
-                x, mean, rstd, runningMean, runningVar, rows, c, eps, momentum);
+        int chunks = reductionChunks(rows, c);
+        try (Scratch partials = scratch.apply(2L * chunks * c * Double.BYTES)) {
+            columnPartials("pf_column_moments", c, chunks, x, partials.pointer(), rows, c);
+            launcher.launch("pf_column_stats_finish", grid1d(c), 1, 1, BLOCK, 1, 1, 0, partials.pointer(), chunks, x,
+                    gamma, mean, rstd, runningMean, runningVar, affine, rows, c, eps, momentum);
+        }
     }
 
     /**
@@ -438,9 +509,23 @@ public final class CudaKernels {
      */
     public void batchNormApply(MemorySegment x, MemorySegment mean, MemorySegment scale, MemorySegment gamma,
                                MemorySegment beta, MemorySegment y, int rows, int c, float eps, boolean fromVariance) {
+        requireNonNegative("pf_batchnorm_affine", rows, c);
+        if (c == 0) return;
+        try (Scratch affine = scratch.apply(3L * c * Float.BYTES)) {
+            elementwise("pf_batchnorm_affine", c, mean, scale, gamma, affine.pointer(), c, eps, fromVariance ? 1 : 0);
+            batchNormApply(x, affine.pointer(), beta, y, rows, c);
+        }
+    }
+
+    /**
+     * {@code y = ((x − hi) − lo)·scale + beta} per column, {@code affine = (hi, lo, scale)} (3·c floats, from
+     * {@link #columnStats(MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment,
+     * MemorySegment, int, int, float, float) columnStats}), as the CPU backend.
+     */
+    public void batchNormApply(MemorySegment x, MemorySegment affine, MemorySegment beta, MemorySegment y, int rows,
+                               int c) {
         requireNonNegative("pf_batchnorm_apply", rows, c);
-        elementwise("pf_batchnorm_apply", (long) rows * c, x, mean, scale, gamma, beta, y, rows, c, eps,
-                fromVariance ? 1 : 0);
+        elementwise("pf_batchnorm_apply", (long) rows * c, x, affine, beta, y, rows, c);
     }
 
     /**
@@ -451,10 +536,19 @@ public final class CudaKernels {
     public void batchNormBackward(MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd,
                                   MemorySegment dy, MemorySegment dx, MemorySegment dGamma, MemorySegment dBeta,
                                   int rows, int c, boolean batchStatistics) {
-        requireNonNegative("pf_batchnorm_backward", rows, c);
+        requireNonNegative("pf_batchnorm_backward_dx", rows, c);
         if (c == 0) return;
-        launcher.launch("pf_batchnorm_backward", ceilDiv(c, 32), 1, 1, 32, ROW_GROUPS, 1, 0,
-                x, gamma, mean, rstd, dy, dx, dGamma, dBeta, rows, c, batchStatistics ? 1 : 0);
+        int chunks = reductionChunks(rows, c);
+        long partialBytes = 2L * chunks * c * Double.BYTES;
+        // Three stages: chunk sums, per-column totals (dGamma, dBeta and dx's coefficients), then dx.
+        try (Scratch work = scratch.apply(partialBytes + 2L * c * Float.BYTES)) {
+            MemorySegment partials = work.pointer(), coef = plus(partials, partialBytes);
+            columnPartials("pf_norm_grad_sums", c, chunks, x, mean, rstd, dy, partials, rows, c, 0);
+            launcher.launch("pf_batchnorm_backward_finish", grid1d(c), 1, 1, BLOCK, 1, 1, 0, partials, chunks, rstd,
+                    dGamma, dBeta, coef, rows, c);
+            elementwise("pf_batchnorm_backward_dx", (long) rows * c, x, gamma, mean, rstd, dy, coef, dx, rows, c,
+                    batchStatistics ? 1 : 0);
+        }
     }
 
     // ================================================================ depthwise.cu
@@ -479,15 +573,24 @@ public final class CudaKernels {
 
     /**
      * Weight gradient of {@link #depthwiseForward}, accumulated: {@code dWeight (c, 1, k, k) += Σ dy·x}, in
-     * double over all output positions; one block per (32 channels, tap). The bias gradient is
-     * {@link #columnSum} of {@code dy}.
+     * double over all output positions, in two deterministic stages: {@link #depthwiseWeightChunks} chunks of
+     * positions per (32 channels, tap) block into {@code partial} (that many · k² · c doubles), then their sum in
+     * chunk order. The bias gradient is {@link #columnSum} of {@code dy}.
      */
-    public void depthwiseBackwardWeight(MemorySegment x, MemorySegment dy, MemorySegment dWeight,
+    public void depthwiseBackwardWeight(MemorySegment x, MemorySegment dy, MemorySegment dWeight, MemorySegment partial,
                                         int b, int h, int w, int c, int k, int pad) {
         requireNonNegative("pf_depthwise_backward_weight", b, h, w, c, k, pad);
         if (c == 0 || k == 0) return;
-        launcher.launch("pf_depthwise_backward_weight", ceilDiv(c, 32), k * k, 1, 32, ROW_GROUPS, 1, 0,
-                x, dy, dWeight, b, h, w, c, k, pad);
+        int chunks = depthwiseWeightChunks(b, h, w, k, pad);
+        launcher.launch("pf_depthwise_backward_weight", ceilDiv(c, 32), k * k, chunks, 32, ROW_GROUPS, 1, 0,
+                x, dy, partial, b, h, w, c, k, pad, chunks);
+        elementwise("pf_depthwise_backward_weight_finish", (long) k * k * c, partial, dWeight, c, k * k, chunks);
+    }
+
+    /** Chunks of output positions for {@link #depthwiseBackwardWeight}: about 4096 positions each, at most 256. */
+    public static int depthwiseWeightChunks(int b, int h, int w, int k, int pad) {
+        long positions = (long) b * Math.max(0, h + 2 * pad - k + 1) * Math.max(0, w + 2 * pad - k + 1);
+        return (int) Math.max(1, Math.min(256, (positions + 4095) / 4096));
     }
 
     // ================================================================ attention_linear.cu

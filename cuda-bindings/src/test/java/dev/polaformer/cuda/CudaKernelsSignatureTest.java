@@ -173,7 +173,7 @@ class CudaKernelsSignatureTest {
                 new Call("batchNormBackward", () -> k.batchNormBackward(P, P, P, P, P, P, P, P, rows, 70, true)),
                 new Call("depthwiseForward", () -> k.depthwiseForward(P, P, P, P, b, 9, 11, 70, 5, 2)),
                 new Call("depthwiseBackwardInput", () -> k.depthwiseBackwardInput(P, P, P, b, 9, 11, 70, 5, 2)),
-                new Call("depthwiseBackwardWeight", () -> k.depthwiseBackwardWeight(P, P, P, b, 9, 11, 70, 5, 2)),
+                new Call("depthwiseBackwardWeight", () -> k.depthwiseBackwardWeight(P, P, P, P, b, 9, 11, 70, 5, 2)),
                 new Call("linearAttentionKv", () -> {
                     for (int[] ch : headShapes()) k.linearAttentionKv(P, 4 * ch[0], P, 4 * ch[0], P, P, P, P, b, n, ch[0], ch[1]);
                 }),
@@ -302,9 +302,10 @@ class CudaKernelsSignatureTest {
             assertEquals(List.of(32, defines.get("PF_ROW_GROUPS"), 1), List.of(l.block()[0], l.block()[1], l.block()[2]),
                     what + ": the kernels walk rows in steps of PF_ROW_GROUPS");
         } else if (k.equals("pf_depthwise_backward_weight")) {
-            int c = (Integer) a[6], kk = (Integer) a[7];
+            int c = (Integer) a[6], kk = (Integer) a[7], chunks = (Integer) a[9];
             assertTrue((long) l.grid()[0] * 32 >= c, what);
             assertEquals(kk * kk, l.grid()[1], what + ": one tap per grid row");
+            assertEquals(chunks, l.grid()[2], what + ": one chunk of positions per grid layer");
             assertEquals(List.of(32, defines.get("PF_ROW_GROUPS")), List.of(l.block()[0], l.block()[1]), what);
         } else if (k.equals("pf_reduce_to")) {
             long out = 1;
