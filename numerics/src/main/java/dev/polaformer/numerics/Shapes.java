@@ -95,10 +95,17 @@ public final class Shapes {
     /** Fails unless {@code t} has exactly {@code expected} as shape. */
     public static void requireShape(String op, String name, Tensor t, int... expected) {
         requireNonNull(op, name, t);
-        if (!Arrays.equals(t.shape(), expected)) {
+        if (!hasShape(t, expected)) {
             throw new IllegalArgumentException(op + ": " + name + " must have shape " + Arrays.toString(expected)
                     + ", got " + Arrays.toString(t.shape()));
         }
+    }
+
+    /** Whether {@code t} has exactly this shape; compares in place (asked on every op: no copy of the shape). */
+    private static boolean hasShape(Tensor t, int[] expected) {
+        if (t.rank() != expected.length) return false;
+        for (int i = 0; i < expected.length; i++) if (t.dim(i) != expected[i]) return false;
+        return true;
     }
 
     public static void requireRank(String op, String name, Tensor t, int rank) {

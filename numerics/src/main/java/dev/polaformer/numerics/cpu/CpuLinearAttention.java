@@ -634,7 +634,10 @@ final class CpuLinearAttention implements LinearAttention {
         final boolean aligned;
         final TokenRows q, k, v;
         final AttentionRotary.Tables tables;
-        /** σ(s1), σ(s2) per head in the padded feature layout ({@code heads × fw}); and unpadded, in double. */
+        /**
+         * σ(s1), σ(s2) per head in the padded feature layout ({@code heads × fw}); and (backward only) unpadded, in
+         * double.
+         */
         final float[][] sig;
         final double[][] sigDouble;
         /** Sizes of a slot's key sums (S (fw × wv), m (fw)) and query sums (dS (fw × wv), dm (fw)), in doubles. */
@@ -672,14 +675,18 @@ final class CpuLinearAttention implements LinearAttention {
             int dd = 2 * d;
             float[] raw1 = memory.array(op, s1), raw2 = memory.array(op, s2);
             sig = new float[2][heads * fw];
-            sigDouble = new double[2][heads * dd];
+            sigDouble = backward ? new double[2][heads * dd] : null;  // only the temperature gradients read it
             for (int h = 0; h < heads; h++)
                 for (int j = 0; j < dd; j++) {
                     int padded = h * fw + (j < d ? j : dp + j - d);
-                    sigDouble[0][h * dd + j] = 1 / (1 + Math.exp(-raw1[s1.offset() + h * dd + j]));
-                    sigDouble[1][h * dd + j] = 1 / (1 + Math.exp(-raw2[s2.offset() + h * dd + j]));
-                    sig[0][padded] = (float) sigDouble[0][h * dd + j];
-                    sig[1][padded] = (float) sigDouble[1][h * dd + j];
+                    double a = 1 / (1 + Math.exp(-raw1[s1.offset() + h * dd + j]));
+                    double c = 1 / (1 + Math.exp(-raw2[s2.offset() + h * dd + j]));
+                    if (backward) {
+                        sigDouble[0][h * dd + j] = a;
+                        sigDouble[1][h * dd + j] = c;
+                    }
+                    sig[0][padded] = (float) a;
+                    sig[1][padded] = (float) c;
                 }
             keyPart = fw * wv + fw;
             queryPart = fw * wv + fw;
@@ -694,9 +701,13 @@ final class CpuLinearAttention implements LinearAttention {
 
         /** Hands the pooled sums back; the call is over. */
         void release() {
-            for (double[] a : new double[][] {sums, querySums, sigSums}) {
-                if (a.length > 0) dev.polaformer.numerics.cpu.Scratch.give(a);
-            }
+            give(sums);
+            give(querySums);
+            give(sigSums);
+        }
+
+        private static void give(double[] a) {
+            if (a.length > 0) dev.polaformer.numerics.cpu.Scratch.give(a);
         }
 
         /** First token of chunk {@code c}; chunks are whole blocks. */
