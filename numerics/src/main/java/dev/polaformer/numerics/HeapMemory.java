@@ -2,8 +2,6 @@ package dev.polaformer.numerics;
 
 import java.util.ArrayDeque;
 import java.util.Arrays;
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * Tensor memory in Java arrays, shared by the array-based backends ({@code reference}, {@code cpu}).
@@ -17,7 +15,9 @@ import java.util.Map;
  */
 public final class HeapMemory {
     private final String backendId;
-    private final Map<Integer, ArrayDeque<float[]>> free = new HashMap<>();
+    private final ArraysBySize free = new ArraysBySize();
+    /** One method reference for every storage (a new one per tensor was allocation on the inference path). */
+    private final java.util.function.Consumer<float[]> giveBack = this::give;
     private final long maxIdleFloats;
     private long idleFloats;
     /** Arrays the pool could not serve and allocated; see {@link #arraysAllocated}. */
@@ -51,7 +51,7 @@ public final class HeapMemory {
     public Tensor empty(int... shape) {
         int n = (int) Shapes.checkedSize(shape);
         float[] a = take(n);
-        return Tensor.owning(new HeapStorage(backendId, a, this::give), shape);
+        return Tensor.owning(new HeapStorage(backendId, a, giveBack), shape);
     }
 
     /** A constant copy of {@code values} (see {@link Backend#constant}); contiguous, its own storage. */
@@ -85,7 +85,7 @@ public final class HeapMemory {
 
     private synchronized void give(float[] a) {
         if (idleFloats + a.length > maxIdleFloats) return;
-        free.computeIfAbsent(a.length, k -> new ArrayDeque<>()).addFirst(a);
+        free.getOrCreate(a.length).addFirst(a);
         idleFloats += a.length;
     }
 
@@ -188,5 +188,60 @@ public final class HeapMemory {
             }
         }
         return out;
+    }
+
+    /**
+     * Idle arrays by length: an open-addressing table on int keys, because a {@code Map<Integer, …>} boxes every
+     * length above 127 on each lookup, which was allocation on every tensor of a planned forward.
+     */
+    private static final class ArraysBySize {
+        private int[] keys = new int[64];
+        @SuppressWarnings("unchecked")
+        private ArrayDeque<float[]>[] values = new ArrayDeque[64];
+        private int count;
+
+        ArrayDeque<float[]> get(int length) {
+            int mask = keys.length - 1;
+            for (int i = mix(length) & mask; values[i] != null; i = (i + 1) & mask) {
+                if (keys[i] == length) return values[i];
+            }
+            return null;
+        }
+
+        ArrayDeque<float[]> getOrCreate(int length) {
+            ArrayDeque<float[]> q = get(length);
+            if (q != null) return q;
+            if (2 * (count + 1) > keys.length) grow();
+            q = new ArrayDeque<>();
+            insert(length, q);
+            count++;
+            return q;
+        }
+
+        void clear() {
+            java.util.Arrays.fill(keys, 0);
+            java.util.Arrays.fill(values, null);
+            count = 0;
+        }
+
+        private void insert(int length, ArrayDeque<float[]> q) {
+            int mask = keys.length - 1, i = mix(length) & mask;
+            while (values[i] != null) i = (i + 1) & mask;
+            keys[i] = length;
+            values[i] = q;
+        }
+
+        @SuppressWarnings("unchecked")
+        private void grow() {
+            int[] oldKeys = keys;
+            ArrayDeque<float[]>[] oldValues = values;
+            keys = new int[2 * oldKeys.length];
+            values = new ArrayDeque[2 * oldKeys.length];
+            for (int i = 0; i < oldKeys.length; i++) if (oldValues[i] != null) insert(oldKeys[i], oldValues[i]);
+        }
+
+        private static int mix(int key) {
+            return key * 0x9E3779B9 >>> 7;
+        }
     }
 }

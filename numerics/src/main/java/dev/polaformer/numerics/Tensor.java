@@ -143,7 +143,8 @@ public final class Tensor implements AutoCloseable {
      */
     public Tensor reshape(int... newShape) {
         int[] s = Shapes.resolveReshape(shape, newShape);
-        int[] st = Shapes.viewStrides(shape, strides, s);
+        // contiguous (nearly every reshape): the strides follow from the shape, without viewStrides' scratch arrays
+        int[] st = isContiguous() ? Shapes.contiguousStrides(s) : Shapes.viewStrides(shape, strides, s);
         if (st == null) {
             throw new IllegalStateException("cannot view " + this + " as " + Arrays.toString(s) + " without a copy");
         }

@@ -716,52 +716,85 @@ final class CpuLinearAttention implements LinearAttention {
         }
 
         RowBlock keys(Scratch w, int p, int h, int t0, int rows) {
-            return rowsOf(k, w, p, h, t0, rows);
+            return rowsOf(k, w, w.keyRows, p, h, t0, rows);
         }
 
         RowBlock queries(Scratch w, int p, int h, int t0, int rows) {
-            return rowsOf(q, w, p, h, t0, rows);
+            return rowsOf(q, w, w.queryRows, p, h, t0, rows);
         }
 
         /** d channels per row at vector-aligned offsets: the tensor rows themselves, or a padded copy in {@code x}. */
-        private RowBlock rowsOf(TokenRows t, Scratch w, int p, int h, int t0, int rows) {
-            if (aligned) return new RowBlock(t.array(), t.at(p, t0) + h * d, t.tokenStride());
+        private RowBlock rowsOf(TokenRows t, Scratch w, RowBlock into, int p, int h, int t0, int rows) {
+            if (aligned) return into.set(t.array(), t.at(p, t0) + h * d, t.tokenStride());
             t.copyIn(p, t0, rows, h * d, d, w.x, 0, dp);
-            return new RowBlock(w.x, 0, dp);
+            return into.set(w.x, 0, dp);
         }
 
         RowBlock values(Scratch w, int p, int h, int t0, int rows) {
-            return halvesOf(v, w.vs, p, h, t0, rows);
+            return halvesOf(v, w.vs, w.valueRows, p, h, t0, rows);
         }
 
         RowBlock upstream(Scratch w, TokenRows dOut, int p, int h, int t0, int rows) {
-            return halvesOf(dOut, w.da, p, h, t0, rows);
+            return halvesOf(dOut, w.da, w.upstreamRows, p, h, t0, rows);
         }
 
         /** The two halves of each row at offsets 0 and hp: the tensor rows themselves, or a padded copy. */
-        private RowBlock halvesOf(TokenRows t, float[] scratch, int p, int h, int t0, int rows) {
-            if (aligned) return new RowBlock(t.array(), t.at(p, t0) + h * d, t.tokenStride());
+        private RowBlock halvesOf(TokenRows t, float[] scratch, RowBlock into, int p, int h, int t0, int rows) {
+            if (aligned) return into.set(t.array(), t.at(p, t0) + h * d, t.tokenStride());
             t.copyIn(p, t0, rows, h * d, half, scratch, 0, wv);
             t.copyIn(p, t0, rows, h * d + half, half, scratch, hp, wv);
-            return new RowBlock(scratch, 0, wv);
+            return into.set(scratch, 0, wv);
         }
 
         /** The table rows of tokens {@code [t0, t0+rows)}, rows {@code fw} apart, halves at 0 and dp. */
         TableBlock tableRows(Scratch w, int t0, int rows) {
             if (aligned) {
-                return new TableBlock(tables.sin(), tables.sinOffset() + t0 * fw, tables.cos(),
+                return w.tableRows.set(tables.sin(), tables.sinOffset() + t0 * fw, tables.cos(),
                         tables.cosOffset() + t0 * fw);
             }
             tables.copyRows(t0, rows, 2, dp, w.sin, w.cos, fw);
-            return new TableBlock(w.sin, 0, w.cos, 0);
+            return w.tableRows.set(w.sin, 0, w.cos, 0);
         }
     }
 
-    /** A block of rows: row t starts at {@code array[offset + t·stride]}. */
-    private record RowBlock(float[] array, int offset, int stride) {}
+    /**
+     * A block of rows: row t starts at {@code array[offset + t·stride]}. Mutable, one per role in each worker's
+     * {@link Scratch}, set for each block: records made per block were a tenth of a b0 forward's heap allocation.
+     */
+    private static final class RowBlock {
+        private float[] array;
+        private int offset, stride;
 
-    /** A block of table rows, {@code fw} apart. */
-    private record TableBlock(float[] sin, int sinOffset, float[] cos, int cosOffset) {}
+        RowBlock set(float[] array, int offset, int stride) {
+            this.array = array;
+            this.offset = offset;
+            this.stride = stride;
+            return this;
+        }
+
+        float[] array() { return array; }
+        int offset() { return offset; }
+        int stride() { return stride; }
+    }
+
+    /** A block of table rows, {@code fw} apart; mutable and kept per worker, as {@link RowBlock}. */
+    private static final class TableBlock {
+        private float[] sin, cos;
+        private int sinOffset, cosOffset;
+
+        TableBlock set(float[] sin, int sinOffset, float[] cos, int cosOffset) {
+            this.sin = sin;
+            this.sinOffset = sinOffset;
+            this.cos = cos;
+            this.cosOffset = cosOffset;
+            return this;
+        }
+
+        float[] sin() { return sin; }
+        int sinOffset() { return sinOffset; }
+        float[] cos() { return cos; }
+        int cosOffset() { return cosOffset; }
+    }
 
     /**
      * Per-thread rows of one block, reused across calls while the head size stays the same. Arrays are
@@ -770,6 +803,9 @@ final class CpuLinearAttention implements LinearAttention {
     private static final class Scratch {
         private int d = -1;
         float[] x, sin, cos, kap, rk, vs, da, rowsV, blockS, blockM, blockSig;
+        final RowBlock keyRows = new RowBlock(), valueRows = new RowBlock(), queryRows = new RowBlock(),
+                upstreamRows = new RowBlock();
+        final TableBlock tableRows = new TableBlock();
         final float[][] phi = new float[2][], prot = new float[2][], dp = new float[2][];
         final float[][] invZ = {new float[BLOCK], new float[BLOCK]};
         /** Per-row lane sums of z, before they are added across the lanes. */
