@@ -52,11 +52,10 @@ public interface LinearAttention {
                     + " heads of even size");
         }
         int d = c / heads;
-        for (var e : new Object[][] {{"q", q}, {"k", k}, {"v", v}, {"out", out}}) {
-            Tensor t = (Tensor) e[1];
-            Shapes.requireShape(op, (String) e[0], t, b, n, c);
-            Shapes.requireUnitInnerStride(op, (String) e[0], t);
-        }
+        Shapes.requireTokens(op, "q", q, b, n, c);
+        Shapes.requireTokens(op, "k", k, b, n, c);
+        Shapes.requireTokens(op, "v", v, b, n, c);
+        Shapes.requireTokens(op, "out", out, b, n, c);
         Shapes.requireShape(op, "s1", s1, 1, heads, 1, 2 * d);
         Shapes.requireShape(op, "s2", s2, 1, heads, 1, 2 * d);
         Shapes.requireContiguous(op, "s1", s1);

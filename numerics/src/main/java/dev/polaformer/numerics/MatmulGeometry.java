@@ -10,14 +10,9 @@ public record MatmulGeometry(int batch, int m, int n, int k, boolean aBatched, b
         Shapes.requireNonNull(op, "a", a);
         Shapes.requireNonNull(op, "b", b);
         Shapes.requireNonNull(op, "c", c);
-        for (var e : new Object[][] {{"a", a}, {"b", b}, {"c", c}}) {
-            Tensor t = (Tensor) e[1];
-            if (t.rank() != 2 && t.rank() != 3) {
-                throw new IllegalArgumentException(op + ": " + e[0] + " must be a matrix or a batch of matrices, got "
-                        + Shapes.str(t));
-            }
-            Shapes.requireUnitInnerStride(op, (String) e[0], t);
-        }
+        requireMatrix(op, "a", a);
+        requireMatrix(op, "b", b);
+        requireMatrix(op, "c", c);
         if (a.rank() == 3 && c.rank() != 3 || b.rank() == 3 && c.rank() != 3) {
             throw new IllegalArgumentException(op + ": batched operands need a batched output, got a " + Shapes.str(a)
                     + ", b " + Shapes.str(b) + ", c " + Shapes.str(c));
@@ -32,5 +27,13 @@ public record MatmulGeometry(int batch, int m, int n, int k, boolean aBatched, b
                     + " · b " + Shapes.str(b) + (transB ? "ᵀ" : "") + " → c " + Shapes.str(c));
         }
         return new MatmulGeometry(batch, m, n, ka, a.rank() == 3, b.rank() == 3);
+    }
+
+    private static void requireMatrix(String op, String name, Tensor t) {
+        if (t.rank() != 2 && t.rank() != 3) {
+            throw new IllegalArgumentException(op + ": " + name + " must be a matrix or a batch of matrices, got "
+                    + Shapes.str(t));
+        }
+        Shapes.requireUnitInnerStride(op, name, t);
     }
 }

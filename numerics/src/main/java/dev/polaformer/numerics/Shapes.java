@@ -101,6 +101,19 @@ public final class Shapes {
         }
     }
 
+    /**
+     * A {@code (b, n, c)} operand of the attention cores: that shape, unit stride within rows (the rows may be
+     * column slices of a wider tensor).
+     */
+    public static void requireTokens(String op, String name, Tensor t, int b, int n, int c) {
+        requireNonNull(op, name, t);
+        if (t.rank() != 3 || t.dim(0) != b || t.dim(1) != n || t.dim(2) != c) {
+            throw new IllegalArgumentException(op + ": " + name + " must have shape [" + b + ", " + n + ", " + c
+                    + "], got " + Arrays.toString(t.shape()));
+        }
+        requireUnitInnerStride(op, name, t);
+    }
+
     /** Whether {@code t} has exactly this shape; compares in place (asked on every op: no copy of the shape). */
     private static boolean hasShape(Tensor t, int[] expected) {
         if (t.rank() != expected.length) return false;

@@ -25,11 +25,10 @@ public interface SoftmaxAttention {
             throw new IllegalArgumentException(op + ": " + c + " channels do not split into " + heads
                     + " heads of even size");
         }
-        for (var e : new Object[][] {{"q", q}, {"k", k}, {"v", v}, {"out", out}}) {
-            Tensor t = (Tensor) e[1];
-            Shapes.requireShape(op, (String) e[0], t, b, n, c);
-            Shapes.requireUnitInnerStride(op, (String) e[0], t);
-        }
+        Shapes.requireTokens(op, "q", q, b, n, c);
+        Shapes.requireTokens(op, "k", k, b, n, c);
+        Shapes.requireTokens(op, "v", v, b, n, c);
+        Shapes.requireTokens(op, "out", out, b, n, c);
         Shapes.requireShape(op, "rope.sin", rope.sin(), n, c / heads);
         Shapes.requireShape(op, "rope.cos", rope.cos(), n, c / heads);
         Shapes.requireContiguous(op, "rope.sin", rope.sin());

@@ -143,7 +143,7 @@ public final class Sgemm {
             return;
         }
         boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
-        new Call(blocking, parallel, serial, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc,
+        Call.of(blocking, parallel, serial, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc,
                 false).run();
     }
 
@@ -186,7 +186,7 @@ public final class Sgemm {
             return;
         }
         boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
-        Call call = new Call(blocking, parallel, serial, transA, false, m, n, k, alpha, a, aOff, lda, b.panels(), 0, 0,
+        Call call = Call.of(blocking, parallel, serial, transA, false, m, n, k, alpha, a, aOff, lda, b.panels(), 0, 0,
                 beta, c, cOff, ldc, true);
         call.bias = bias;
         call.biasOff = biasOff;
@@ -224,7 +224,7 @@ public final class Sgemm {
         int threads = parallel.threads();
         if (flops > 0 && alpha != 0 && threads > 1 && batch >= threads && (batch >= 4 * threads || flops < SMALL_FLOPS)) {
             // Many or small matrices: each thread takes whole matrices, computed serially.
-            parallel.forEach(batch, p -> new Call(blocking, parallel, true, transA, transB, m, n, k, alpha,
+            parallel.forEach(batch, p -> Call.of(blocking, parallel, true, transA, transB, m, n, k, alpha,
                     a, aOff + p * strideA, lda, b, bOff + p * strideB, ldb, beta, c, cOff + p * strideC, ldc, false).run());
             return;
         }
@@ -291,31 +291,31 @@ public final class Sgemm {
 
     /** One product: its operands, how it is cut into blocks and tasks, and the loops that run them. */
     private static final class Call {
-        private final Blocking blocking;
-        private final Parallel parallel;
-        private final boolean serial, transA, transB;
+        private Blocking blocking;
+        private Parallel parallel;
+        private boolean serial, transA, transB;
         /** {@code b} already holds all of {@code B} in micro-panels over the whole of {@code K} ({@link PackedRight}). */
-        private final boolean prepacked;
+        private boolean prepacked;
         /** Added to each row of {@code C} as its tiles are finished; null for none. */
         private float[] bias;
         private int biasOff;
         /** Whether finished tiles go through GELU (after the bias). */
         private boolean gelu;
-        private final int m, n, k;
-        private final float alpha, beta;
-        private final float[] a, b, c;
-        private final int aOff, lda, bOff, ldb, cOff, ldc;
+        private int m, n, k;
+        private float alpha, beta;
+        private float[] a, b, c;
+        private int aOff, lda, bOff, ldb, cOff, ldc;
 
         /** Number of k-blocks; block {@code t} is {@code [kStart(t), kStart(t + 1))}. */
-        private final int kBlocks;
+        private int kBlocks;
         /** {@code B} micro-panels across {@code n}. */
-        private final int panelsN;
+        private int panelsN;
         /** {@code B} micro-panels per N super-block: all of them unless one k-block of them overflows the budget. */
-        private final int panelsPerColumnSuper;
+        private int panelsPerColumnSuper;
         /** k-blocks whose packed {@code B} is held at once. */
-        private final int kBlocksPerSuper;
+        private int kBlocksPerSuper;
         /** Rows of {@code C} per M super-block (a multiple of {@code MR}): all of {@code m} unless accumulating. */
-        private final int rowsPerSuper;
+        private int rowsPerSuper;
 
         // The current super-blocks and their tasks, set before the tasks run (the forEach publishes them).
         private int qs0, qs1, ms0, ms1, kb0, kb1, ks0, ksLen;
@@ -323,9 +323,27 @@ public final class Sgemm {
         private float[] packedB;
         private double[] acc;
 
-        Call(Blocking blocking, Parallel parallel, boolean serial, boolean transA, boolean transB, int m, int n, int k,
-             float alpha, float[] a, int aOff, int lda, float[] b, int bOff, int ldb, float beta,
-             float[] c, int cOff, int ldc, boolean prepacked) {
+        /**
+         * One per thread, set up for each product and emptied after it: a new one per product was a tenth of a
+         * b0 forward's heap allocation. A product never starts another on its own thread, so one suffices.
+         */
+        private static final ThreadLocal<Call> REUSED = ThreadLocal.withInitial(Call::new);
+
+        private Call() {}
+
+        static Call of(Blocking blocking, Parallel parallel, boolean serial, boolean transA, boolean transB, int m,
+                       int n, int k, float alpha, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                       float beta, float[] c, int cOff, int ldc, boolean prepacked) {
+            return REUSED.get().set(blocking, parallel, serial, transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff,
+                    ldb, beta, c, cOff, ldc, prepacked);
+        }
+
+        private Call set(Blocking blocking, Parallel parallel, boolean serial, boolean transA, boolean transB, int m,
+                         int n, int k, float alpha, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                         float beta, float[] c, int cOff, int ldc, boolean prepacked) {
+            this.bias = null;
+            this.biasOff = 0;
+            this.gelu = false;
             this.blocking = blocking;
             this.prepacked = prepacked;
             this.parallel = parallel;
@@ -357,6 +375,7 @@ public final class Sgemm {
             int panelsPerSuper = kBlocks == 1 ? Integer.MAX_VALUE / MR
                     : (int) Math.max(1, blocking.accumulatorDoubles() / ((long) panelsPerColumnSuper * TILE));
             this.rowsPerSuper = (int) Math.min(m, (long) panelsPerSuper * MR);
+            return this;
         }
 
         private int kStart(int block) {
@@ -364,6 +383,15 @@ public final class Sgemm {
         }
 
         void run() {
+            try {
+                runSuperBlocks();
+            } finally {  // the reused call must not keep the caller's arrays reachable
+                a = b = c = bias = packedB = null;
+                acc = null;
+            }
+        }
+
+        private void runSuperBlocks() {
             SgemmWorkspace ws = SgemmWorkspace.get();
             for (qs0 = 0; qs0 < panelsN; qs0 = qs1) {
                 qs1 = Math.min(panelsN, qs0 + panelsPerColumnSuper);
