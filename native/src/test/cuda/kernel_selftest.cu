@@ -596,19 +596,46 @@ static void checkBatchNormCloseRows() {
     expectClose("columnStats rstd (2 close rows)", ref.rstd, host(drstd, c), 1e-6, 1e-5);
 }
 
-static void checkDepthwise() {
-    int b = 2, h = 9, w = 11, c = 40, k = 5, pad = 2, ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
+// CudaKernels.depthwiseConv's launch over `pixels` (the host buffers are 16-byte aligned): float4 threads when
+// c % 4 == 0, channel groups whose weights fit 16 KiB of shared memory (`maxGroup` lowers that to test several
+// groups), and fewer blocks in the emulation (the kernel walks the pixels with a grid stride).
+template <class Kernel, class... A>
+static void depthwiseConv(Kernel kernel, long long pixels, int c, int k, int maxGroup, A... args) {
+    int vec = c % 4 == 0 ? 4 : 1, vectors = c / vec, tapBytes = k * k * 4 * vec;
+    maxGroup = std::min(std::min(maxGroup, std::max(1, 16384 / tapBytes)), 256);
+    int groups = ceilDiv(vectors, maxGroup), group = ceilDiv(vectors, groups), slots = 256 / group;
+#ifdef PF_CPU_EMULATION
+    int cap = 6;
+#else
+    int cap = 8 * 132;
+#endif
+    int blocks = std::min(ceilDiv(pixels, slots), std::max(1, cap / groups));
+    LAUNCH(kernel, dim3(blocks, groups), 256, (size_t)group * tapBytes)(args..., vec);
+}
+
+// CudaKernels.depthwiseWeightChunks.
+static int depthwiseWeightChunks(int b, int h, int w, int c, int k, int pad) {
+    long long wo = std::max(0, w + 2 * pad - k + 1), items = (long long)b * std::max(0, h + 2 * pad - k + 1) * ((wo + 63) / 64);
+    long long chunks = std::min(std::max(1LL, 528LL / std::max(1, (c + 31) / 32)), (items + 15) / 16);
+    return (int)std::max(1LL, std::min(chunks, 65535LL));
+}
+
+static void checkDepthwise(int b, int h, int w, int c, int k, int pad, int maxGroup = 256) {
+    int ho = h + 2 * pad - k + 1, wo = w + 2 * pad - k + 1;
+    std::printf("     depthwise b=%d %dx%d c=%d k=%d pad=%d\n", b, h, w, c, k, pad);
     Vec x = randomVec(b * h * w * c), wt = randomVec(c * k * k), bias = randomVec(c), dy = randomVec(b * ho * wo * c);
     Vec dW0 = randomVec(c * k * k);
     float *dx_ = dev(x), *dw = dev(wt), *dbias = dev(bias), *ddy = dev(dy), *dyOut = dev(Vec(b * ho * wo * c));
     float *ddx = dev(Vec(b * h * w * c)), *ddw = dev(dW0);
-    LAUNCH(pf_depthwise_forward, grid1d((long long)b * ho * wo * c), 256, 0)(dx_, dw, dbias, dyOut, b, h, w, c, k, pad);
-    LAUNCH(pf_depthwise_backward_input, grid1d((long long)b * h * w * c), 256, 0)(ddy, dw, ddx, b, h, w, c, k, pad);
-    int chunks = 3;  // more than one, so the chunked sum and its ordered finish are both exercised
+    depthwiseConv(pf_depthwise_forward, (long long)b * ho * wo, c, k, maxGroup, (const float*)dx_, (const float*)dw,
+                  (const float*)dbias, dyOut, b, h, w, c, k, pad);
+    depthwiseConv(pf_depthwise_backward_input, (long long)b * h * w, c, k, maxGroup, (const float*)ddy,
+                  (const float*)dw, ddx, b, h, w, c, k, pad);
+    int chunks = depthwiseWeightChunks(b, h, w, c, k, pad);
     double* partial = nullptr;
     CUDA_OK(cudaMalloc(&partial, sizeof(double) * chunks * k * k * c));
-    LAUNCH(pf_depthwise_backward_weight, dim3(ceilDiv(c, 32), k * k, chunks), dim3(32, 8), 0)(dx_, ddy, partial, b, h,
-                                                                                            w, c, k, pad, chunks);
+    LAUNCH(pf_depthwise_backward_weight, dim3(ceilDiv(c, 32), chunks), dim3(32, 8), 0)(dx_, ddy, partial, b, h, w, c,
+                                                                                      k, pad);
     LAUNCH(pf_depthwise_backward_weight_finish, grid1d((long long)k * k * c), 256, 0)(partial, ddw, c, k * k, chunks);
     DVec y(b * ho * wo * c), dxr(b * h * w * c, 0), dwr(dW0.begin(), dW0.end());
     for (int n = 0; n < b; n++) for (int oh = 0; oh < ho; oh++) for (int ow = 0; ow < wo; ow++)
@@ -630,8 +657,21 @@ static void checkDepthwise() {
     expectClose("pf_depthwise_backward_weight", dwr, host(ddw, dwr.size()));
 }
 
+// CudaKernels.linearSumTiles and linearChunks: 64 × 64 output blocks (columns in `flows` groups padded to 16),
+// about 4 blocks per SM of an H100 (132), at least 256 tokens a chunk.
+static int linearSumTiles(int d, int flows) {
+    int padded = (d / flows + 15) / 16 * 16;
+    return ceilDiv(2 * d, 64) * ceilDiv((long long)flows * padded, 64);
+}
+
+static int linearChunks(int bh, int n, int tiles) {
+    long long blocks = (long long)bh * tiles;
+    long long chunks = std::min((4 * 132 + blocks - 1) / blocks, (n + 255LL) / 256);
+    return (int)std::max(1LL, std::min(chunks, 65535LL));
+}
+
 // Linear attention through the same kernel sequence as the backend, q/k/v as column slices of one (B, N, 4C)
-// buffer (row stride 4C), for head widths 4, 32 and 64.
+// buffer (row stride 4C), for head widths 4 to 128 (S in shared memory up to 64, read in place above).
 static void checkLinearAttention(int b, int n, int c, int heads) {
     int d = c / heads, dd = 2 * d, ld = 4 * c;
     Vec qkvg = randomVec((size_t)b * n * ld, -1.5f, 1.5f), s1 = randomVec(heads * dd), s2 = randomVec(heads * dd);
@@ -655,12 +695,25 @@ static void checkLinearAttention(int b, int n, int c, int heads) {
     float *dts = dev(Vec((size_t)b * heads * n * 4)), *ddS = dev(Vec((size_t)b * heads * dd * d));
     float *ddm = dev(Vec(b * heads * dd)), *ddSig = dev(Vec(b * heads * 2 * dd));
     float *dds1 = dev(ds10), *dds2 = dev(ds20);
-    int kvShared = 64 * (8 + d) * 4, tokenShared = (2 * d * (d + 1) + 2 * d + 4 * (9 * d)) * 4, sumShared = 64 * (24 + d) * 4;
-    dim3 sums(b * heads, dd / 4), rows(ceilDiv(n, 16), b * heads);
-    LAUNCH(pf_linear_attention_kv, sums, 128, kvShared)(dk_, ld, dv_, ld, dsin, dcos, dm, dS, b, n, c, heads);
+    // CudaKernels' geometry: token sums in chunks (double partials, finished in chunk order), token rows 64 a block.
+    int bh = b * heads, blocks = ceilDiv(n, 64);
+    int tokenShared = ((d <= 64 ? 2 * d * (d + 1) : 0) + 2 * d + 4 * (9 * d)) * 4, sumShared = 3 * 32 * 64 * 4;
+    int kvTiles = linearSumTiles(d, 1), dsumTiles = linearSumTiles(d, 2);
+    int kvChunks = linearChunks(bh, n, kvTiles), dsumChunks = linearChunks(bh, n, dsumTiles);
+    long long sCount = (long long)bh * dd * d, mCount = (long long)bh * dd;
+    double *kvS = devDoubles(kvChunks * sCount), *kvM = devDoubles(kvChunks * mCount);
+    double *dqSig = devDoubles(blocks * 2 * mCount), *dqM = devDoubles(blocks * mCount);
+    double *dsumS = devDoubles(dsumChunks * sCount);
+    dim3 rows(blocks, bh);
+    LAUNCH(pf_linear_attention_kv, dim3(bh, kvChunks, kvTiles), 256, sumShared)(dk_, ld, dv_, ld, dsin, dcos, kvS, kvM, b, n, c, heads);
+    LAUNCH(pf_linear_attention_finish, grid1d(sCount), 256, 0)(kvS, kvChunks, sCount, n, dS);
+    LAUNCH(pf_linear_attention_finish, grid1d(mCount), 256, 0)(kvM, kvChunks, mCount, n, dm);
     LAUNCH(pf_linear_attention_out, rows, 128, tokenShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, dout, c, b, n, c, heads);
-    LAUNCH(pf_linear_attention_dq, rows, 128, tokenShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, ddq, c, dts, b, n, c, heads);
-    LAUNCH(pf_linear_attention_dsum, sums, 128, sumShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, dts, ddS, ddm, ddSig, b, n, c, heads);
+    LAUNCH(pf_linear_attention_dq, rows, 128, tokenShared)(dq_, ld, ds1, ds2, dsin, dcos, dm, dS, ddOut, c, ddq, c, dts, dqSig, dqM, b, n, c, heads);
+    LAUNCH(pf_linear_attention_finish, grid1d(2 * mCount), 256, 0)(dqSig, blocks, 2 * mCount, 1, ddSig);
+    LAUNCH(pf_linear_attention_finish, grid1d(mCount), 256, 0)(dqM, blocks, mCount, 1, ddm);
+    LAUNCH(pf_linear_attention_dsum, dim3(bh, dsumChunks, dsumTiles), 256, sumShared)(dq_, ld, ds1, ds2, dsin, dcos, ddOut, c, dts, dsumS, b, n, c, heads);
+    LAUNCH(pf_linear_attention_finish, grid1d(sCount), 256, 0)(dsumS, dsumChunks, sCount, 1, ddS);
     LAUNCH(pf_linear_attention_dsigma, grid1d(heads * dd), 256, 0)(ddSig, ds1, ds2, dds1, dds2, b, heads, d);
     LAUNCH(pf_linear_attention_dkv, rows, 128, tokenShared)(dk_, ld, dv_, ld, dsin, dcos, ddS, ddm, ddk, c, ddv, c, b, n, c, heads);
     CUDA_OK(cudaGetLastError());
@@ -855,11 +908,19 @@ int main() {
     for (int c : {7, 32, 64, 96}) checkColumnReductions(100000, c);
     checkBatchNormCloseRows();
     checkLayoutsAndPooling();
-    checkDepthwise();
+    checkDepthwise(2, 9, 11, 40, 5, 2);           // float4, 2 weight chunks
+    checkDepthwise(2, 9, 11, 40, 5, 2, 4);        // 3 channel groups, the last one short
+    checkDepthwise(2, 56, 56, 112, 3, 1);         // the model's first stage, float4, 7 chunks
+    checkDepthwise(3, 13, 70, 7, 5, 2);           // scalar channels, 2 column segments a row
+    checkDepthwise(2, 8, 9, 12, 7, 3);            // k = 7: the weight gradient one tap at a time
+    checkDepthwise(1, 6, 5, 33, 3, 0);            // no padding, c not a multiple of 32 or 4
     checkLossAndOptimizer();
     checkLinearAttention(2, 37, 8, 2);     // d = 4
     checkLinearAttention(2, 300, 64, 2);   // d = 32, several token tiles
     checkLinearAttention(1, 70, 128, 2);   // d = 64
+    checkLinearAttention(1, 3136, 64, 1);  // d = 64, 13 token chunks, 49 token blocks (b2 stage 1's tokens)
+    checkLinearAttention(2, 150, 96, 1);   // d = 96 (b4/b5 stage 1), S read in place, padded column blocks
+    checkLinearAttention(1, 300, 256, 2);  // d = 128, two token chunks
     checkSoftmaxAttention(2, 37, 8, 2);    // d = 4
     checkSoftmaxAttention(2, 150, 160, 5); // d = 32, several tiles, partial last tile
     checkSoftmaxAttention(1, 70, 128, 2);  // d = 64

@@ -58,16 +58,27 @@ public final class CudaKernels {
     static final int MIN_CHUNK_ROWS = 256;
     /** Rows (one warp each) per block of the LayerNorm kernels. */
     static final int ROWS_PER_BLOCK = 8;
-    /** The largest head width the fused attention kernels take (their shared-memory tiles are sized for it). */
+    /**
+     * The largest head width the softmax attention kernels take (their register rows are sized for it); the linear
+     * attention takes up to {@link #LINEAR_MAX_HEAD_DIM}.
+     */
     public static final int MAX_HEAD_DIM = 64;
-    /** Feature rows of the linear attention's key/gradient reductions per block (two rotation pairs). */
-    static final int LINEAR_ROWS = 4;
-    /** Tokens per shared-memory tile in the linear attention reductions. */
-    static final int LINEAR_TILE = 64;
+    /** The largest head width the linear attention kernels take (dq's per-lane sums are sized for it). */
+    public static final int LINEAR_MAX_HEAD_DIM = 128;
+    /** Threads of the linear attention's token-sum blocks (16 × 16, a 4 × 4 register tile each). */
+    static final int LINEAR_SUM_THREADS = 256;
+    /** Output rows and (virtual) columns per token-sum block. */
+    static final int LINEAR_SUM_BLOCK = 64;
+    /** Tokens per shared-memory tile in the linear attention's token sums (summed in float, then in double). */
+    static final int LINEAR_SUM_TILE = 32;
+    /** Tokens a chunk of the linear attention's token sums gets at least. */
+    static final int LINEAR_MIN_CHUNK = 256;
     /** Warps per block (one token each at a time) in the linear attention's token kernels. */
     static final int LINEAR_WARPS = 4;
     /** Tokens per block of the linear attention's token kernels. */
-    static final int LINEAR_TOKENS = 16;
+    static final int LINEAR_TOKENS = 64;
+    /** Head widths up to this keep S in the token kernels' shared memory; wider ones read it in place. */
+    static final int LINEAR_SHARED_S_MAX_D = 64;
     /** Queries (one per thread) per block and keys per shared tile of the softmax attention kernels. */
     static final int SOFTMAX_TILE = 64;
     /** Dynamic shared memory a kernel may take without opting in. */
@@ -145,13 +156,17 @@ public final class CudaKernels {
     }
 
     private static int headDim(String kernel, int c, int heads) {
+        return headDim(kernel, c, heads, MAX_HEAD_DIM);
+    }
+
+    private static int headDim(String kernel, int c, int heads, int max) {
         if (heads <= 0 || c % heads != 0 || (c / heads) % 2 != 0) {
             throw new IllegalArgumentException(kernel + ": " + c + " channels do not split into " + heads
                     + " heads of even size");
         }
         int d = c / heads;
-        if (d > MAX_HEAD_DIM) {
-            throw new IllegalArgumentException(kernel + ": head width " + d + " exceeds the kernels' " + MAX_HEAD_DIM);
+        if (d > max) {
+            throw new IllegalArgumentException(kernel + ": head width " + d + " exceeds the kernels' " + max);
         }
         return d;
     }
@@ -553,137 +568,225 @@ public final class CudaKernels {
 
     // ================================================================ depthwise.cu
 
+    /** Blocks of a depthwise convolution launch: 8 of 256 threads per SM of an H100 (132 SMs), one wave. */
+    static final int DEPTHWISE_BLOCKS = 8 * 132;
+    /** Shared memory a depthwise convolution block stages its channel group's weights in (sets the group size). */
+    static final int DEPTHWISE_WEIGHT_BYTES = 16 * 1024;
+    /** Output columns per work item of the depthwise weight gradient (PF_DW_SEGMENT in depthwise.cu). */
+    static final int DEPTHWISE_SEGMENT = 64;
+    /** Work items (segments of an output row) a chunk of the depthwise weight gradient gets at least. */
+    static final int DEPTHWISE_MIN_CHUNK_ITEMS = 16;
+
     /**
      * Depthwise convolution, stride 1: {@code x (b, h, w, c)}, {@code weight (c, 1, k, k)}, {@code bias (c)}
-     * nullable, {@code y (b, ho, wo, c)} with {@code ho = h + 2·pad − k + 1} (overwritten). One thread per output.
+     * nullable, {@code y (b, ho, wo, c)} with {@code ho = h + 2·pad − k + 1} (overwritten). One thread per output
+     * pixel and 4 channels (1 when c or the pointers do not allow float4), see {@link #depthwiseConv}.
      */
     public void depthwiseForward(MemorySegment x, MemorySegment weight, MemorySegment bias, MemorySegment y,
                                  int b, int h, int w, int c, int k, int pad) {
         requireNonNegative("pf_depthwise_forward", b, h, w, c, k, pad);
-        long outputs = (long) b * (h + 2 * pad - k + 1) * (w + 2 * pad - k + 1) * c;
-        elementwise("pf_depthwise_forward", Math.max(0, outputs), x, weight, bias, y, b, h, w, c, k, pad);
+        long pixels = (long) b * Math.max(0, h + 2 * pad - k + 1) * Math.max(0, w + 2 * pad - k + 1);
+        depthwiseConv("pf_depthwise_forward", pixels, c, k, x, y, x, weight, bias, y, b, h, w, c, k, pad);
     }
 
-    /** Input gradient of {@link #depthwiseForward}: {@code dx (b, h, w, c)} overwritten, one thread per input. */
+    /** Input gradient of {@link #depthwiseForward}: {@code dx (b, h, w, c)} overwritten, one thread per input pixel. */
     public void depthwiseBackwardInput(MemorySegment dy, MemorySegment weight, MemorySegment dx,
                                        int b, int h, int w, int c, int k, int pad) {
         requireNonNegative("pf_depthwise_backward_input", b, h, w, c, k, pad);
-        elementwise("pf_depthwise_backward_input", (long) b * h * w * c, dy, weight, dx, b, h, w, c, k, pad);
+        depthwiseConv("pf_depthwise_backward_input", (long) b * h * w, c, k, dy, dx, dy, weight, dx, b, h, w, c, k, pad);
+    }
+
+    /**
+     * The launch of pf_depthwise_conv (depthwise.cu) over {@code pixels} output pixels: blocks of 256 threads;
+     * channels in vectors of 4 (c % 4 == 0 and 16-byte aligned {@code in}, {@code out}) or 1, split into
+     * {@code gridDim.y} groups small enough that a group's weights fit {@link #DEPTHWISE_WEIGHT_BYTES} of shared
+     * memory; {@code gridDim.x} blocks walk the pixels with a grid stride. The kernel takes the vector width as
+     * its last argument.
+     */
+    private void depthwiseConv(String kernel, long pixels, int c, int k, MemorySegment in, MemorySegment out,
+                               Object... args) {
+        if (pixels <= 0 || c == 0) return;
+        long channelBytes = (long) k * k * Float.BYTES;  // one channel's weights
+        if (channelBytes > DEFAULT_SHARED_LIMIT) {
+            throw new IllegalArgumentException(kernel + ": a " + k + "×" + k + " kernel's weights exceed shared memory");
+        }
+        boolean float4 = c % 4 == 0 && in.address() % 16 == 0 && out.address() % 16 == 0
+                && 4 * channelBytes <= DEFAULT_SHARED_LIMIT;
+        int vec = float4 ? 4 : 1, vectors = c / vec;
+        long tapBytes = channelBytes * vec;  // one channel vector's weights
+        int maxGroup = (int) Math.clamp(DEPTHWISE_WEIGHT_BYTES / Math.max(1, tapBytes), 1, BLOCK);
+        int groups = ceilDiv(vectors, maxGroup), group = ceilDiv(vectors, groups), slots = BLOCK / group;
+        int blocks = Math.min(ceilDiv(pixels, slots), Math.max(1, DEPTHWISE_BLOCKS / groups));
+        Object[] all = Arrays.copyOf(args, args.length + 1);
+        all[args.length] = vec;
+        launcher.launch(kernel, blocks, groups, 1, BLOCK, 1, 1, (int) (group * tapBytes), all);
     }
 
     /**
      * Weight gradient of {@link #depthwiseForward}, accumulated: {@code dWeight (c, 1, k, k) += Σ dy·x}, in
-     * double over all output positions, in two deterministic stages: {@link #depthwiseWeightChunks} chunks of
-     * positions per (32 channels, tap) block into {@code partial} (that many · k² · c doubles), then their sum in
-     * chunk order. The bias gradient is {@link #columnSum} of {@code dy}.
+     * double over all output positions, in two deterministic stages: blocks of (32 channels, {@link
+     * #depthwiseWeightChunks} chunks of output-row segments) summing all k² taps at once into {@code partial}
+     * (that many · k² · c doubles), then their sum in chunk order. The bias gradient is {@link #columnSum} of
+     * {@code dy}.
      */
     public void depthwiseBackwardWeight(MemorySegment x, MemorySegment dy, MemorySegment dWeight, MemorySegment partial,
                                         int b, int h, int w, int c, int k, int pad) {
         requireNonNegative("pf_depthwise_backward_weight", b, h, w, c, k, pad);
         if (c == 0 || k == 0) return;
-        int chunks = depthwiseWeightChunks(b, h, w, k, pad);
-        launcher.launch("pf_depthwise_backward_weight", ceilDiv(c, 32), k * k, chunks, 32, ROW_GROUPS, 1, 0,
-                x, dy, partial, b, h, w, c, k, pad, chunks);
+        int chunks = depthwiseWeightChunks(b, h, w, c, k, pad);
+        launcher.launch("pf_depthwise_backward_weight", ceilDiv(c, 32), chunks, 1, 32, ROW_GROUPS, 1, 0,
+                x, dy, partial, b, h, w, c, k, pad);
         elementwise("pf_depthwise_backward_weight_finish", (long) k * k * c, partial, dWeight, c, k * k, chunks);
     }
 
-    /** Chunks of output positions for {@link #depthwiseBackwardWeight}: about 4096 positions each, at most 256. */
-    public static int depthwiseWeightChunks(int b, int h, int w, int k, int pad) {
-        long positions = (long) b * Math.max(0, h + 2 * pad - k + 1) * Math.max(0, w + 2 * pad - k + 1);
-        return (int) Math.max(1, Math.min(256, (positions + 4095) / 4096));
+    /**
+     * Chunks of work items (output rows cut into {@link #DEPTHWISE_SEGMENT} columns) for {@link
+     * #depthwiseBackwardWeight}: about {@link #REDUCTION_BLOCKS} blocks in all, at least {@link
+     * #DEPTHWISE_MIN_CHUNK_ITEMS} items each. A function of the shape only, so the sums are the same on every GPU.
+     */
+    public static int depthwiseWeightChunks(int b, int h, int w, int c, int k, int pad) {
+        long wo = Math.max(0, w + 2 * pad - k + 1);
+        long items = (long) b * Math.max(0, h + 2 * pad - k + 1) * ((wo + DEPTHWISE_SEGMENT - 1) / DEPTHWISE_SEGMENT);
+        long channelBlocks = Math.max(1, (c + 31) / 32);
+        long chunks = Math.min(Math.max(1, REDUCTION_BLOCKS / channelBlocks),
+                (items + DEPTHWISE_MIN_CHUNK_ITEMS - 1) / DEPTHWISE_MIN_CHUNK_ITEMS);
+        return (int) Math.clamp(chunks, 1, 65535);
     }
 
     // ================================================================ attention_linear.cu
     //
     // Forward:  linearAttentionKv → linearAttentionOut.
-    // Backward: linearAttentionKv (recompute m, S) → linearAttentionDq → linearAttentionDsum →
+    // Backward: linearAttentionKv (recompute m, S) → linearAttentionDq (also dm, dSig) → linearAttentionDsum →
     //           linearAttentionDsigma and linearAttentionDkv.
-    // Scratch (float unless stated, contiguous, owned by the caller), with d = c/heads:
+    // Buffers (float, contiguous, owned by the caller), with d = c/heads:
     //   m (b, heads, 2d), s (b, heads, 2d, d) [columns < d/2: S1, the rest: S2],
     //   tokenScalars (b, heads, n, 4), dS like s, dm like m, dSig (b, heads, 2, 2d).
+    // The token sums take their double partials from scratch and finish them inside the call.
+
+    /**
+     * Blocks per (batch, head) and chunk of a token-sum kernel: 64-row blocks of the 2d rows times 64-column blocks
+     * of the {@code flows} column groups of d/flows columns, each padded to a multiple of 16 (attention_linear.cu).
+     */
+    static int linearSumTiles(int d, int flows) {
+        int padded = (d / flows + 15) / 16 * 16;
+        return ceilDiv(2 * d, LINEAR_SUM_BLOCK) * ceilDiv((long) flows * padded, LINEAR_SUM_BLOCK);
+    }
+
+    /**
+     * Token chunks of a token sum: enough blocks to fill the GPU, at least {@link #LINEAR_MIN_CHUNK} tokens each.
+     * A function of the shape only, so the sums (chunks added in order) are the same on every GPU.
+     */
+    static int linearChunks(int bh, int n, int tiles) {
+        long blocks = (long) bh * tiles;
+        long chunks = Math.min((REDUCTION_BLOCKS + blocks - 1) / blocks, (n + LINEAR_MIN_CHUNK - 1) / LINEAR_MIN_CHUNK);
+        return (int) Math.clamp(chunks, 1, 65535);
+    }
+
+    /** Staged token tiles of the token sums: three [tile][64] float arrays. */
+    static int linearSumShared() {
+        return 3 * LINEAR_SUM_TILE * LINEAR_SUM_BLOCK * Float.BYTES;
+    }
+
+    /** {@code out[e] = Σ_chunk partials[chunk][e] / divisor} in chunk order, e < count. */
+    private void linearFinish(MemorySegment partials, int chunks, long count, int divisor, MemorySegment out) {
+        elementwise("pf_linear_attention_finish", count, partials, chunks, count, divisor, out);
+    }
 
     /**
      * The key pass: per (batch, head), {@code m = mean_n κ(k_n)} and {@code S = mean_n rope(κ(k_n))·[v¹|v²]ᵀ} with
      * κ(k) = exp([k⁺, k⁻]) − 1 and tables {@code sin, cos (n, 2d)}; token sums are float tiles of
-     * {@value #LINEAR_TILE} added in double. A key above {@link dev.polaformer.numerics.LinearAttention#MAX_KEY}
-     * makes m infinite: the caller checks m and names the key.
+     * {@value #LINEAR_SUM_TILE} added in double, in chunks added in order. A key above
+     * {@link dev.polaformer.numerics.LinearAttention#MAX_KEY} makes m infinite: the caller checks m and names the key.
      */
     public void linearAttentionKv(MemorySegment k, int kRowStride, MemorySegment v, int vRowStride,
                                   MemorySegment sin, MemorySegment cos, MemorySegment m, MemorySegment s,
                                   int b, int n, int c, int heads) {
         String kn = "pf_linear_attention_kv";
         requireNonNegative(kn, kRowStride, vRowStride, b, n, c);
-        int d = headDim(kn, c, heads);
+        int d = headDim(kn, c, heads, LINEAR_MAX_HEAD_DIM);
         if (b == 0) return;
-        launcher.launch(kn, b * heads, 2 * d / LINEAR_ROWS, 1, 128, 1, 1, linearKvShared(d),
-                k, kRowStride, v, vRowStride, sin, cos, m, s, b, n, c, heads);
-    }
-
-    static int linearKvShared(int d) {
-        return LINEAR_TILE * (2 * LINEAR_ROWS + d) * Float.BYTES;
+        int bh = b * heads, tiles = linearSumTiles(d, 1), chunks = linearChunks(bh, n, tiles);
+        long sCount = (long) bh * 2 * d * d, mCount = (long) bh * 2 * d;
+        try (Scratch partials = scratch.apply((long) chunks * (sCount + mCount) * Double.BYTES)) {
+            MemorySegment ps = partials.pointer(), pm = plus(ps, (long) chunks * sCount * Double.BYTES);
+            launcher.launch(kn, bh, chunks, tiles, LINEAR_SUM_THREADS, 1, 1, linearSumShared(),
+                    k, kRowStride, v, vRowStride, sin, cos, ps, pm, b, n, c, heads);
+            linearFinish(ps, chunks, sCount, n, s);
+            linearFinish(pm, chunks, mCount, n, m);
+        }
     }
 
     /**
      * The query pass: {@code out_n = [rope(φsim)ᵀS1/(φsim·m + 1e-6), rope(φopp)ᵀS2/(φopp·m + 1e-6)]} from
      * {@link #linearAttentionKv}'s m and s; {@code s1, s2 (heads, 2d)} are the raw temperatures. One warp per
-     * token, S of the (batch, head) in shared memory.
+     * token, {@value #LINEAR_TOKENS} tokens a block, S of the (batch, head) in shared memory for d ≤
+     * {@value #LINEAR_SHARED_S_MAX_D}.
      */
     public void linearAttentionOut(MemorySegment q, int qRowStride, MemorySegment s1, MemorySegment s2,
                                    MemorySegment sin, MemorySegment cos, MemorySegment m, MemorySegment s,
                                    MemorySegment out, int outRowStride, int b, int n, int c, int heads) {
         String kn = "pf_linear_attention_out";
         requireNonNegative(kn, qRowStride, outRowStride, b, n, c);
-        int d = headDim(kn, c, heads);
+        int d = headDim(kn, c, heads, LINEAR_MAX_HEAD_DIM);
         if (b == 0 || n == 0) return;
         launcher.launch(kn, ceilDiv(n, LINEAR_TOKENS), b * heads, 1, 32 * LINEAR_WARPS, 1, 1, linearTokenShared(d),
                 q, qRowStride, s1, s2, sin, cos, m, s, out, outRowStride, b, n, c, heads);
     }
 
-    /** S with rows padded to d + 1 (no bank conflicts when lanes walk a column), m, and per-warp rows. */
+    /** S with rows padded to d + 1 (only for d ≤ {@value #LINEAR_SHARED_S_MAX_D}), m, and per-warp rows. */
     static int linearTokenShared(int d) {
-        return (2 * d * (d + 1) + 2 * d + LINEAR_WARPS * (4 * 2 * d + d)) * Float.BYTES;
+        int matrix = d <= LINEAR_SHARED_S_MAX_D ? 2 * d * (d + 1) : 0;
+        return (matrix + 2 * d + LINEAR_WARPS * (4 * 2 * d + d)) * Float.BYTES;
     }
 
     /**
-     * Backward, query pass: {@code dq} (overwritten) and, per token, {@code tokenScalars[b, h, t] = (1/z_sim,
-     * 1/z_opp, dz_sim, dz_opp)} for {@link #linearAttentionDsum}, where {@code dz_f = −Σ_j g_fj·out_fj / z_f}.
-     * {@code m, s} come from {@link #linearAttentionKv} on the same keys.
+     * Backward, query pass: {@code dq} (overwritten); per token {@code tokenScalars[b, h, t] = (1/z_sim, 1/z_opp,
+     * dz_sim, dz_opp)} for {@link #linearAttentionDsum}, where {@code dz_f = −Σ_j g_fj·out_fj / z_f}; and the token
+     * sums (overwritten) {@code dm = Σ_t Σ_f dz_f·φ_f} and {@code dSig[b, h, f] = Σ_t dφ_f⊙(φ_f + 1)⊙x_f} (the
+     * gradient with respect to σ_f before the sigmoid's derivative), per block of tokens in double partials added
+     * in order. {@code m, s} come from {@link #linearAttentionKv} on the same keys.
      */
     public void linearAttentionDq(MemorySegment q, int qRowStride, MemorySegment s1, MemorySegment s2,
                                   MemorySegment sin, MemorySegment cos, MemorySegment m, MemorySegment s,
                                   MemorySegment dOut, int dOutRowStride, MemorySegment dq, int dqRowStride,
-                                  MemorySegment tokenScalars, int b, int n, int c, int heads) {
+                                  MemorySegment tokenScalars, MemorySegment dm, MemorySegment dSig,
+                                  int b, int n, int c, int heads) {
         String kn = "pf_linear_attention_dq";
         requireNonNegative(kn, qRowStride, dOutRowStride, dqRowStride, b, n, c);
-        int d = headDim(kn, c, heads);
+        int d = headDim(kn, c, heads, LINEAR_MAX_HEAD_DIM);
         if (b == 0 || n == 0) return;
-        launcher.launch(kn, ceilDiv(n, LINEAR_TOKENS), b * heads, 1, 32 * LINEAR_WARPS, 1, 1, linearTokenShared(d),
-                q, qRowStride, s1, s2, sin, cos, m, s, dOut, dOutRowStride, dq, dqRowStride, tokenScalars,
-                b, n, c, heads);
+        int bh = b * heads, blocks = ceilDiv(n, LINEAR_TOKENS);
+        long sigCount = (long) bh * 4 * d, mCount = (long) bh * 2 * d;
+        try (Scratch partials = scratch.apply((long) blocks * (sigCount + mCount) * Double.BYTES)) {
+            MemorySegment psig = partials.pointer(), pm = plus(psig, (long) blocks * sigCount * Double.BYTES);
+            launcher.launch(kn, blocks, bh, 1, 32 * LINEAR_WARPS, 1, 1, linearTokenShared(d),
+                    q, qRowStride, s1, s2, sin, cos, m, s, dOut, dOutRowStride, dq, dqRowStride, tokenScalars,
+                    psig, pm, b, n, c, heads);
+            linearFinish(psig, blocks, sigCount, 1, dSig);
+            linearFinish(pm, blocks, mCount, 1, dm);
+        }
     }
 
     /**
-     * Backward, the token sums per (batch, head), overwritten: {@code dS_f = Σ_t rope(φ_f)ᵀ·(g_f/z_f)} (layout of
-     * s), {@code dm = Σ_t Σ_f dz_f·φ_f} and {@code dSig[b, h, f] = Σ_t dφ_f⊙(φ_f + 1)⊙x_f} (the gradient with
-     * respect to σ_f before the sigmoid's derivative). Float tiles of {@value #LINEAR_TILE} tokens summed in double.
+     * Backward, the token sum {@code dS_f = Σ_t rope(φ_f)ᵀ·(g_f/z_f)} per (batch, head), overwritten (layout of s),
+     * from {@link #linearAttentionDq}'s token scalars. Float tiles of {@value #LINEAR_SUM_TILE} tokens summed in
+     * double, in chunks added in order.
      */
     public void linearAttentionDsum(MemorySegment q, int qRowStride, MemorySegment s1, MemorySegment s2,
-                                    MemorySegment sin, MemorySegment cos, MemorySegment m, MemorySegment s,
-                                    MemorySegment dOut, int dOutRowStride, MemorySegment tokenScalars,
-                                    MemorySegment dS, MemorySegment dm, MemorySegment dSig,
-                                    int b, int n, int c, int heads) {
+                                    MemorySegment sin, MemorySegment cos, MemorySegment dOut, int dOutRowStride,
+                                    MemorySegment tokenScalars, MemorySegment dS, int b, int n, int c, int heads) {
         String kn = "pf_linear_attention_dsum";
         requireNonNegative(kn, qRowStride, dOutRowStride, b, n, c);
-        int d = headDim(kn, c, heads);
+        int d = headDim(kn, c, heads, LINEAR_MAX_HEAD_DIM);
         if (b == 0) return;
-        launcher.launch(kn, b * heads, 2 * d / LINEAR_ROWS, 1, 128, 1, 1, linearDsumShared(d),
-                q, qRowStride, s1, s2, sin, cos, m, s, dOut, dOutRowStride, tokenScalars, dS, dm, dSig,
-                b, n, c, heads);
-    }
-
-    /** Per token of a tile: rope(φ), dSig and dm contributions for both flows and 4 rows, then g/z (d). */
-    static int linearDsumShared(int d) {
-        return LINEAR_TILE * (6 * LINEAR_ROWS + d) * Float.BYTES;
+        int bh = b * heads, tiles = linearSumTiles(d, 2), chunks = linearChunks(bh, n, tiles);
+        long count = (long) bh * 2 * d * d;
+        try (Scratch partials = scratch.apply((long) chunks * count * Double.BYTES)) {
+            launcher.launch(kn, bh, chunks, tiles, LINEAR_SUM_THREADS, 1, 1, linearSumShared(),
+                    q, qRowStride, s1, s2, sin, cos, dOut, dOutRowStride, tokenScalars, partials.pointer(),
+                    b, n, c, heads);
+            linearFinish(partials.pointer(), chunks, count, 1, dS);
+        }
     }
 
     /**
@@ -699,7 +802,7 @@ public final class CudaKernels {
 
     /**
      * Backward, key pass: {@code dv_n = dSᵀ·R_n / n} and {@code dk} from {@code dκ_n = rotᵀ(dS·v_n)/n + dm/n}
-     * through κ = exp([k⁺,k⁻]) − 1 (both overwritten), one warp per token, dS in shared memory.
+     * through κ = exp([k⁺,k⁻]) − 1 (both overwritten), one warp per token, dS as S in {@link #linearAttentionOut}.
      */
     public void linearAttentionDkv(MemorySegment k, int kRowStride, MemorySegment v, int vRowStride,
                                    MemorySegment sin, MemorySegment cos, MemorySegment dS, MemorySegment dm,
@@ -707,7 +810,7 @@ public final class CudaKernels {
                                    int b, int n, int c, int heads) {
         String kn = "pf_linear_attention_dkv";
         requireNonNegative(kn, kRowStride, vRowStride, dkRowStride, dvRowStride, b, n, c);
-        int d = headDim(kn, c, heads);
+        int d = headDim(kn, c, heads, LINEAR_MAX_HEAD_DIM);
         if (b == 0 || n == 0) return;
         launcher.launch(kn, ceilDiv(n, LINEAR_TOKENS), b * heads, 1, 32 * LINEAR_WARPS, 1, 1, linearTokenShared(d),
                 k, kRowStride, v, vRowStride, sin, cos, dS, dm, dk, dkRowStride, dv, dvRowStride, b, n, c, heads);

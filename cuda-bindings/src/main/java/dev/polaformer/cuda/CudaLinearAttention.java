@@ -14,11 +14,12 @@ import static dev.polaformer.cuda.CudaBackend.ptr;
  * <p>A key whose feature map overflows shows up as a non-finite m; then the call is repeated on the host, whose
  * CPU op finds the key and throws the same {@link ArithmeticException} (batch, token, head) as the CPU backend.
  * Tensors off the kernels' layout (rows must be unit-stride and batches {@code n} rows apart), head widths above
- * {@value CudaKernels#MAX_HEAD_DIM}, and a build without the attention kernels use the host fallback.
+ * {@value CudaKernels#LINEAR_MAX_HEAD_DIM}, and a build without the attention kernels use the host fallback.
  */
 final class CudaLinearAttention implements LinearAttention {
     private static final String[] KERNELS = {"pf_linear_attention_kv", "pf_linear_attention_out",
-        "pf_linear_attention_dq", "pf_linear_attention_dsum", "pf_linear_attention_dsigma", "pf_linear_attention_dkv"};
+        "pf_linear_attention_dq", "pf_linear_attention_dsum", "pf_linear_attention_dsigma", "pf_linear_attention_dkv",
+        "pf_linear_attention_finish"};
 
     private final CudaBackend backend;
 
@@ -30,7 +31,7 @@ final class CudaLinearAttention implements LinearAttention {
         for (Tensor t : rows) if (!backend.rowsOnDevice(t)) return false;
         if (!backend.onDevice(contiguous)) return false;
         int c = rows[0].dim(2);
-        return rows[0].dim(0) > 0 && rows[0].dim(1) > 0 && c % heads == 0 && c / heads <= CudaKernels.MAX_HEAD_DIM && backend.hasKernels(KERNELS);
+        return rows[0].dim(0) > 0 && rows[0].dim(1) > 0 && c % heads == 0 && c / heads <= CudaKernels.LINEAR_MAX_HEAD_DIM && backend.hasKernels(KERNELS);
     }
 
     @Override
@@ -74,9 +75,10 @@ final class CudaLinearAttention implements LinearAttention {
                 kn.linearAttentionKv(ptr(k), k.stride(1), ptr(v), v.stride(1), sin, cos, ptr(m), ptr(s), b, n, c, heads);
                 if (finite(m)) {
                     kn.linearAttentionDq(ptr(q), q.stride(1), ptr(s1), ptr(s2), sin, cos, ptr(m), ptr(s), ptr(dOut),
-                            dOut.stride(1), ptr(dq), dq.stride(1), ptr(tokenScalars), b, n, c, heads);
-                    kn.linearAttentionDsum(ptr(q), q.stride(1), ptr(s1), ptr(s2), sin, cos, ptr(m), ptr(s), ptr(dOut),
-                            dOut.stride(1), ptr(tokenScalars), ptr(dS), ptr(dm), ptr(dSig), b, n, c, heads);
+                            dOut.stride(1), ptr(dq), dq.stride(1), ptr(tokenScalars), ptr(dm), ptr(dSig), b, n, c,
+                            heads);
+                    kn.linearAttentionDsum(ptr(q), q.stride(1), ptr(s1), ptr(s2), sin, cos, ptr(dOut), dOut.stride(1),
+                            ptr(tokenScalars), ptr(dS), b, n, c, heads);
                     kn.linearAttentionDsigma(ptr(dSig), ptr(s1), ptr(s2), ptr(ds1), ptr(ds2), b, heads, d);
                     kn.linearAttentionDkv(ptr(k), k.stride(1), ptr(v), v.stride(1), sin, cos, ptr(dS), ptr(dm), ptr(dk),
                             dk.stride(1), ptr(dv), dv.stride(1), b, n, c, heads);

@@ -171,31 +171,40 @@ class CudaKernelsSignatureTest {
                 new Call("columnStats", () -> k.columnStats(P, P, P, P, P, rows, 70, 1e-5f, 0.1f)),
                 new Call("batchNormApply", () -> k.batchNormApply(P, P, P, P, P, P, rows, c, 1e-5f, true)),
                 new Call("batchNormBackward", () -> k.batchNormBackward(P, P, P, P, P, P, P, P, rows, 70, true)),
-                new Call("depthwiseForward", () -> k.depthwiseForward(P, P, P, P, b, 9, 11, 70, 5, 2)),
-                new Call("depthwiseBackwardInput", () -> k.depthwiseBackwardInput(P, P, P, b, 9, 11, 70, 5, 2)),
-                new Call("depthwiseBackwardWeight", () -> k.depthwiseBackwardWeight(P, P, P, P, b, 9, 11, 70, 5, 2)),
+                // Channels for scalar and float4 threads, one and several channel groups, k = 3, 5 and 7.
+                new Call("depthwiseForward", () -> {
+                    for (int[] s : depthwiseShapes()) k.depthwiseForward(P, P, P, P, b, 9, 11, s[0], s[1], s[2]);
+                }),
+                new Call("depthwiseBackwardInput", () -> {
+                    for (int[] s : depthwiseShapes()) k.depthwiseBackwardInput(P, P, P, b, 9, 11, s[0], s[1], s[2]);
+                }),
+                new Call("depthwiseBackwardWeight", () -> {
+                    for (int[] s : depthwiseShapes()) k.depthwiseBackwardWeight(P, P, P, P, b, 9, 11, s[0], s[1], s[2]);
+                }),
                 new Call("linearAttentionKv", () -> {
-                    for (int[] ch : headShapes()) k.linearAttentionKv(P, 4 * ch[0], P, 4 * ch[0], P, P, P, P, b, n, ch[0], ch[1]);
+                    for (int[] s : linearShapes()) {
+                        k.linearAttentionKv(P, 4 * s[0], P, 4 * s[0], P, P, P, P, s[2], s[3], s[0], s[1]);
+                    }
                 }),
                 new Call("linearAttentionOut", () -> {
-                    for (int[] ch : headShapes()) {
-                        k.linearAttentionOut(P, 4 * ch[0], P, P, P, P, P, P, P, ch[0], b, n, ch[0], ch[1]);
+                    for (int[] s : linearShapes()) {
+                        k.linearAttentionOut(P, 4 * s[0], P, P, P, P, P, P, P, s[0], s[2], s[3], s[0], s[1]);
                     }
                 }),
                 new Call("linearAttentionDq", () -> {
-                    for (int[] ch : headShapes()) {
-                        k.linearAttentionDq(P, 4 * ch[0], P, P, P, P, P, P, P, ch[0], P, 4 * ch[0], P, b, n, ch[0], ch[1]);
+                    for (int[] s : linearShapes()) {
+                        k.linearAttentionDq(P, 4 * s[0], P, P, P, P, P, P, P, s[0], P, 4 * s[0], P, P, P, s[2], s[3], s[0], s[1]);
                     }
                 }),
                 new Call("linearAttentionDsum", () -> {
-                    for (int[] ch : headShapes()) {
-                        k.linearAttentionDsum(P, 4 * ch[0], P, P, P, P, P, P, P, ch[0], P, P, P, P, b, n, ch[0], ch[1]);
+                    for (int[] s : linearShapes()) {
+                        k.linearAttentionDsum(P, 4 * s[0], P, P, P, P, P, s[0], P, P, s[2], s[3], s[0], s[1]);
                     }
                 }),
                 new Call("linearAttentionDsigma", () -> k.linearAttentionDsigma(P, P, P, P, P, b, 3, 32)),
                 new Call("linearAttentionDkv", () -> {
-                    for (int[] ch : headShapes()) {
-                        k.linearAttentionDkv(P, 4 * ch[0], P, 4 * ch[0], P, P, P, P, P, ch[0], P, ch[0], b, n, ch[0], ch[1]);
+                    for (int[] s : linearShapes()) {
+                        k.linearAttentionDkv(P, 4 * s[0], P, 4 * s[0], P, P, P, P, P, s[0], P, s[0], s[2], s[3], s[0], s[1]);
                     }
                 }),
                 new Call("softmaxAttentionForward", () -> {
@@ -220,6 +229,15 @@ class CudaKernelsSignatureTest {
             called.add(call.method());
         }
         return launches;
+    }
+
+    /**
+     * (channels, heads, batch, tokens) for the linear attention: head widths 2 to 128 (the largest supported), 96
+     * (b4/b5), few tokens and b2's stage 1 (3136 tokens in several chunks and token blocks).
+     */
+    private static int[][] linearShapes() {
+        return new int[][] {{4, 2, 2, 37}, {12, 3, 2, 37}, {64, 2, 2, 37}, {320, 10, 2, 37}, {128, 2, 2, 37},
+            {64, 1, 128, 3136}, {96, 1, 4, 3136}, {192, 2, 3, 784}, {256, 2, 1, 300}, {128, 1, 2, 5}};
     }
 
     /** (channels, heads): head widths 2, 4, 32 (the models' width) and 64 (the largest supported). */
@@ -269,16 +287,29 @@ class CudaKernelsSignatureTest {
         String k = l.kernel(), what = l.toString();
         Object[] a = l.args();
         if (k.startsWith("pf_linear_attention_kv") || k.startsWith("pf_linear_attention_dsum")) {
-            int b = (Integer) a[a.length - 4], c = (Integer) a[a.length - 2], heads = (Integer) a[a.length - 1];
-            int d = c / heads;
+            int b = (Integer) a[a.length - 4], n = (Integer) a[a.length - 3], c = (Integer) a[a.length - 2];
+            int heads = (Integer) a[a.length - 1], d = c / heads, flows = k.endsWith("kv") ? 1 : 2;
+            int block = defines.get("PF_SUM_BLOCK");
             assertEquals(b * heads, l.grid()[0], what);
-            assertEquals(2 * d, l.grid()[1] * CudaKernels.LINEAR_ROWS, what + ": feature rows");
+            assertTrue(l.grid()[1] <= Math.max(1, (n + CudaKernels.LINEAR_MIN_CHUNK - 1) / CudaKernels.LINEAR_MIN_CHUNK),
+                    what + ": no chunk shorter than LINEAR_MIN_CHUNK tokens unless there is one chunk");
+            // The kernel splits blockIdx.z into ceil(2d/64) row blocks times column blocks of the flows' columns,
+            // each flow's d/flows columns padded to 16 (pf_sum_origin, pf_sum_column).
+            int rowBlocks = (2 * d + block - 1) / block, padded = (d / flows + 15) / 16 * 16;
+            assertEquals(rowBlocks * ((flows * padded + block - 1) / block), l.grid()[2], what + ": output tiles");
             assertEquals(defines.get("PF_SUM_THREADS"), l.threads(), what);
-        } else if (k.startsWith("pf_linear_attention_") && !k.endsWith("dsigma")) {
+            assertEquals(block * block, 16 * l.threads(), what + ": a 4 × 4 register tile per thread");
+            assertEquals(3 * defines.get("PF_SUM_TILE") * block * Float.BYTES, l.sharedBytes(), what + ": staged tiles");
+        } else if (k.startsWith("pf_linear_attention_") && !k.endsWith("dsigma") && !k.endsWith("finish")) {
             int b = (Integer) a[a.length - 4], n = (Integer) a[a.length - 3], heads = (Integer) a[a.length - 1];
             assertTrue((long) l.grid()[0] * CudaKernels.LINEAR_TOKENS >= n, what + ": tokens");
             assertEquals(b * heads, l.grid()[1], what);
             assertEquals(32 * CudaKernels.LINEAR_WARPS, l.threads(), what);
+            int d = (Integer) a[a.length - 2] / heads, dd = 2 * d;
+            assertTrue(d <= defines.get("PF_MAX_D"), what + ": dq's per-lane sums are sized for PF_MAX_D");
+            int matrix = d <= defines.get("PF_SHARED_S_MAX_D") ? dd * (d + 1) : 0;
+            assertEquals((matrix + dd + CudaKernels.LINEAR_WARPS * (4 * dd + d)) * Float.BYTES, l.sharedBytes(),
+                    what + ": S (if in shared), m, per-warp rows");
         } else if (k.startsWith("pf_softmax_attention_")) {
             int b = (Integer) a[a.length - 4], n = (Integer) a[a.length - 3], c = (Integer) a[a.length - 2];
             int heads = (Integer) a[a.length - 1];
@@ -301,12 +332,24 @@ class CudaKernelsSignatureTest {
             assertTrue((long) l.grid()[0] * 32 >= c, what);
             assertEquals(List.of(32, defines.get("PF_ROW_GROUPS"), 1), List.of(l.block()[0], l.block()[1], l.block()[2]),
                     what + ": the kernels walk rows in steps of PF_ROW_GROUPS");
+        } else if (k.equals("pf_depthwise_forward") || k.equals("pf_depthwise_backward_input")) {
+            int n = a.length, c = (Integer) a[n - 4], kk = (Integer) a[n - 3], vec = (Integer) a[n - 1];
+            assertTrue(vec == 1 || vec == 4 && c % 4 == 0, what + ": vector width " + vec);
+            int vectors = c / vec, group = (vectors + l.grid()[1] - 1) / l.grid()[1];
+            assertEquals(List.of(CudaKernels.BLOCK, 1, 1), List.of(l.block()[0], l.block()[1], l.block()[2]), what);
+            assertTrue(group <= l.threads(), what + ": a block holds a pixel's channel group");
+            assertTrue(l.sharedBytes() >= group * vec * kk * kk * Float.BYTES, what + ": the group's weights");
+            assertTrue((long) l.grid()[0] * (l.threads() / group) <= Integer.MAX_VALUE, what + ": int pixel counters");
         } else if (k.equals("pf_depthwise_backward_weight")) {
-            int c = (Integer) a[6], kk = (Integer) a[7], chunks = (Integer) a[9];
+            int b = (Integer) a[3], h = (Integer) a[4], w = (Integer) a[5], c = (Integer) a[6], kk = (Integer) a[7];
+            int pad = (Integer) a[8];
             assertTrue((long) l.grid()[0] * 32 >= c, what);
-            assertEquals(kk * kk, l.grid()[1], what + ": one tap per grid row");
-            assertEquals(chunks, l.grid()[2], what + ": one chunk of positions per grid layer");
-            assertEquals(List.of(32, defines.get("PF_ROW_GROUPS")), List.of(l.block()[0], l.block()[1]), what);
+            assertEquals(CudaKernels.depthwiseWeightChunks(b, h, w, c, kk, pad), l.grid()[1],
+                    what + ": one chunk of items per grid row, as many as the partials are sized for");
+            assertEquals(1, l.grid()[2], what);
+            assertEquals(List.of(32, defines.get("PF_ROW_GROUPS"), 1), List.of(l.block()[0], l.block()[1], l.block()[2]),
+                    what + ": lanes are channels, row groups take items round-robin");
+            assertEquals(CudaKernels.DEPTHWISE_SEGMENT, defines.get("PF_DW_SEGMENT"), what + ": columns per item");
         } else if (k.equals("pf_reduce_to")) {
             long out = 1;
             for (int i = 7; i < 11; i++) out *= (Integer) a[i];
@@ -325,6 +368,11 @@ class CudaKernelsSignatureTest {
         }
     }
 
+    /** Depthwise (c, k, pad): c = 70 scalar, 112 float4 in one group, 1152 float4 over several groups, k = 7. */
+    private static int[][] depthwiseShapes() {
+        return new int[][] {{70, 5, 2}, {112, 3, 1}, {1152, 5, 2}, {12, 7, 3}};
+    }
+
     private static int columnsOf(String kernel, Object[] a) {
         return switch (kernel) {
             case "pf_layernorm_param_grads" -> (Integer) a[7];
@@ -338,15 +386,16 @@ class CudaKernelsSignatureTest {
         assertEquals(CudaKernels.ROW_GROUPS, defines.get("PF_ROW_GROUPS"));
         assertEquals(CudaKernels.BLOCK, defines.get("PF_BLOCK"));
         assertEquals(CudaKernels.ROWS_PER_BLOCK, defines.get("PF_ROWS_PER_BLOCK"));
-        assertEquals(CudaKernels.LINEAR_ROWS, defines.get("PF_ROWS"));
-        assertEquals(CudaKernels.LINEAR_TILE, defines.get("PF_TILE"));
+        assertEquals(CudaKernels.LINEAR_SUM_THREADS, defines.get("PF_SUM_THREADS"));
+        assertEquals(CudaKernels.LINEAR_SUM_BLOCK, defines.get("PF_SUM_BLOCK"));
+        assertEquals(CudaKernels.LINEAR_SUM_TILE, defines.get("PF_SUM_TILE"));
         assertEquals(CudaKernels.LINEAR_WARPS, defines.get("PF_WARPS"));
         assertEquals(CudaKernels.LINEAR_TOKENS, defines.get("PF_TOKENS"));
-        assertEquals(CudaKernels.MAX_HEAD_DIM, defines.get("PF_MAX_D"));
+        assertEquals(CudaKernels.LINEAR_MAX_HEAD_DIM, defines.get("PF_MAX_D"));
+        assertEquals(CudaKernels.LINEAR_SHARED_S_MAX_D, defines.get("PF_SHARED_S_MAX_D"));
         assertEquals(CudaKernels.SOFTMAX_TILE, defines.get("PF_SA_TILE"));
-        // The token-sum kernels keep PF_SUM_SLOTS accumulators a thread: enough for the widest head.
-        int entries = CudaKernels.LINEAR_ROWS * CudaKernels.MAX_HEAD_DIM + 3 * CudaKernels.LINEAR_ROWS;
-        assertTrue(defines.get("PF_SUM_SLOTS") * defines.get("PF_SUM_THREADS") >= entries);
+        // dq keeps PF_LANE_ROWS sums a lane: enough for the widest head's 2d rows.
+        assertTrue(defines.get("PF_LANE_ROWS") * 32 >= 2 * CudaKernels.LINEAR_MAX_HEAD_DIM);
     }
 
     @Test
@@ -378,8 +427,11 @@ class CudaKernelsSignatureTest {
     void badArgumentsNameTheKernel() {
         CudaKernels k = new CudaKernels((name, gx, gy, gz, bx, by, bz, shared, args) -> {});
         var wide = assertThrows(IllegalArgumentException.class,
-                () -> k.linearAttentionKv(P, 256, P, 256, P, P, P, P, 1, 4, 256, 2));
-        assertTrue(wide.getMessage().startsWith("pf_linear_attention_kv: head width 128"), wide.getMessage());
+                () -> k.linearAttentionKv(P, 1024, P, 1024, P, P, P, P, 1, 4, 512, 2));
+        assertTrue(wide.getMessage().startsWith("pf_linear_attention_kv: head width 256"), wide.getMessage());
+        var wideSoftmax = assertThrows(IllegalArgumentException.class,
+                () -> k.softmaxAttentionForward(P, 384, P, 384, P, 384, P, P, P, 96, P, 1, 4, 96, 1));
+        assertTrue(wideSoftmax.getMessage().contains("head width 96"), wideSoftmax.getMessage());
         var odd = assertThrows(IllegalArgumentException.class,
                 () -> k.softmaxAttentionForward(P, 6, P, 6, P, 6, P, P, P, 6, P, 1, 4, 6, 2));
         assertTrue(odd.getMessage().contains("pf_softmax_attention_forward"), odd.getMessage());
