@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one-command GPU check of the CUDA backend: the parity tests on `cuda`, then the GPU benchmarks, then a summary
-# table (printed last). Runs from already-built jars with a given Java runtime: no Maven, no network.
+# The one-command GPU check of the CUDA backend: the parity tests and the kernel self-test on `cuda`, a short
+# training run on cpu and on cuda (same seed), then the GPU benchmarks, then a summary table (printed last). Runs from already-built jars with a given Java runtime: no Maven, no network.
 #
 #   bash gpu-pack/gpu-check.sh [--java DIR] [--backend cuda|cpu] [--quick] [--seconds S] [--train-steps N]
 #                              [--skip-tests] [--skip-train] [--skip-bench]

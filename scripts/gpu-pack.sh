@@ -2,7 +2,8 @@
 # Builds everything the GPU check needs into one folder that a machine with a GPU but no Maven and no network can
 # run: `scripts/gpu-check.sh` inside it. Run HERE (with Maven and the local repository):
 #
-#   scripts/gpu-pack.sh [--no-jre] [OUT]        (OUT defaults to gpu-pack/, git-ignored)
+#   scripts/gpu-pack.sh [--no-jre] [--model-golden LIST] [OUT]     (OUT defaults to gpu-pack/; gpu-pack*/ are
+#                                                                  git-ignored)
 #
 # OUT/jre.tar.xz  a jlink runtime (java.base, java.logging, jdk.incubator.vector, jdk.unsupported; no child JVMs),
 #               uncompressed inside and xz-compressed outside (13 MB, against 23 MB for zip-9 + gzip)
