@@ -376,12 +376,8 @@ public final class CudaBackend implements Backend {
                 CudaKernels k = kernels();
                 if (dx != null) k.depthwiseBackwardInput(ptr(dy), ptr(weight), ptr(dx), g.b(), g.h(), g.w(), g.cin(), g.kh(), padding);
                 if (dWeight != null) {
-                    int doubles = CudaKernels.depthwiseWeightChunks(g.b(), g.h(), g.w(), g.cin(), g.kh(), padding) * g.kh()
-                            * g.kw() * g.cin();
-                    try (Tensor partial = empty(2 * doubles)) {
-                        k.depthwiseBackwardWeight(ptr(x), ptr(dy), ptr(dWeight), ptr(partial), g.b(), g.h(), g.w(),
-                                g.cin(), g.kh(), padding);
-                    }
+                    k.depthwiseBackwardWeight(ptr(x), ptr(dy), ptr(dWeight), g.b(), g.h(), g.w(), g.cin(), g.kh(),
+                            padding);
                 }
                 if (dBias != null) k.columnSum(ptr(dy), pixels, g.cin(), ptr(dBias), true);
                 return;

@@ -625,18 +625,21 @@ public final class CudaKernels {
     /**
      * Weight gradient of {@link #depthwiseForward}, accumulated: {@code dWeight (c, 1, k, k) += Σ dy·x}, in
      * double over all output positions, in two deterministic stages: blocks of (32 channels, {@link
-     * #depthwiseWeightChunks} chunks of output-row segments) summing all k² taps at once into {@code partial}
+     * #depthwiseWeightChunks} chunks of output-row segments) summing all k² taps at once into scratch partials
      * (that many · k² · c doubles), then their sum in chunk order. The bias gradient is {@link #columnSum} of
      * {@code dy}.
      */
-    public void depthwiseBackwardWeight(MemorySegment x, MemorySegment dy, MemorySegment dWeight, MemorySegment partial,
+    public void depthwiseBackwardWeight(MemorySegment x, MemorySegment dy, MemorySegment dWeight,
                                         int b, int h, int w, int c, int k, int pad) {
         requireNonNegative("pf_depthwise_backward_weight", b, h, w, c, k, pad);
         if (c == 0 || k == 0) return;
         int chunks = depthwiseWeightChunks(b, h, w, c, k, pad);
-        launcher.launch("pf_depthwise_backward_weight", ceilDiv(c, 32), chunks, 1, 32, ROW_GROUPS, 1, 0,
-                x, dy, partial, b, h, w, c, k, pad);
-        elementwise("pf_depthwise_backward_weight_finish", (long) k * k * c, partial, dWeight, c, k * k, chunks);
+        try (Scratch partials = scratch.apply((long) chunks * k * k * c * Double.BYTES)) {
+            launcher.launch("pf_depthwise_backward_weight", ceilDiv(c, 32), chunks, 1, 32, ROW_GROUPS, 1, 0,
+                    x, dy, partials.pointer(), b, h, w, c, k, pad);
+            elementwise("pf_depthwise_backward_weight_finish", (long) k * k * c, partials.pointer(), dWeight, c, k * k,
+                    chunks);
+        }
     }
 
     /**

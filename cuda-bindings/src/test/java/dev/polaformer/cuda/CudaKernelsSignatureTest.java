@@ -179,7 +179,7 @@ class CudaKernelsSignatureTest {
                     for (int[] s : depthwiseShapes()) k.depthwiseBackwardInput(P, P, P, b, 9, 11, s[0], s[1], s[2]);
                 }),
                 new Call("depthwiseBackwardWeight", () -> {
-                    for (int[] s : depthwiseShapes()) k.depthwiseBackwardWeight(P, P, P, P, b, 9, 11, s[0], s[1], s[2]);
+                    for (int[] s : depthwiseShapes()) k.depthwiseBackwardWeight(P, P, P, b, 9, 11, s[0], s[1], s[2]);
                 }),
                 new Call("linearAttentionKv", () -> {
                     for (int[] s : linearShapes()) {
