@@ -101,6 +101,32 @@ public final class Shapes {
         }
     }
 
+    // Fixed-rank forms of requireShape: a varargs array per check was allocation on every op of a planned forward.
+
+    public static void requireShape(String op, String name, Tensor t, int d0) {
+        requireNonNull(op, name, t);
+        if (t.rank() != 1 || t.dim(0) != d0) requireShape(op, name, t, new int[] {d0});
+    }
+
+    public static void requireShape(String op, String name, Tensor t, int d0, int d1) {
+        requireNonNull(op, name, t);
+        if (t.rank() != 2 || t.dim(0) != d0 || t.dim(1) != d1) requireShape(op, name, t, new int[] {d0, d1});
+    }
+
+    public static void requireShape(String op, String name, Tensor t, int d0, int d1, int d2) {
+        requireNonNull(op, name, t);
+        if (t.rank() != 3 || t.dim(0) != d0 || t.dim(1) != d1 || t.dim(2) != d2) {
+            requireShape(op, name, t, new int[] {d0, d1, d2});
+        }
+    }
+
+    public static void requireShape(String op, String name, Tensor t, int d0, int d1, int d2, int d3) {
+        requireNonNull(op, name, t);
+        if (t.rank() != 4 || t.dim(0) != d0 || t.dim(1) != d1 || t.dim(2) != d2 || t.dim(3) != d3) {
+            requireShape(op, name, t, new int[] {d0, d1, d2, d3});
+        }
+    }
+
     /**
      * A {@code (b, n, c)} operand of the attention cores: that shape, unit stride within rows (the rows may be
      * column slices of a wider tensor).
