@@ -269,7 +269,7 @@ public final class CudaBackend implements Backend {
             kernels().copyStrided(ptr(src), src.strides(), ptr(dst), dst.strides(), src.shape());
             return;
         }
-        host.run("copy", c -> c.cpu().copy(c.in(src), c.out(dst)));
+        host.run("copy", c -> c.backend().copy(c.in(src), c.out(dst)));
     }
 
     @Override
@@ -285,7 +285,7 @@ public final class CudaBackend implements Backend {
             kernels().fill(ptr(dst), dst.size(), value);
             return;
         }
-        host.run("fill", c -> c.cpu().fill(c.out(dst), value));
+        host.run("fill", c -> c.backend().fill(c.out(dst), value));
     }
 
     @Override
@@ -327,7 +327,7 @@ public final class CudaBackend implements Backend {
             convolution.forward(x, weight, bias, stride, padding, y);
             return;
         }
-        host.run("conv2d", c -> c.cpu().conv2d(c.in(x), c.in(weight), c.in(bias), stride, padding, c.out(y)));
+        host.run("conv2d", c -> c.backend().conv2d(c.in(x), c.in(weight), c.in(bias), stride, padding, c.out(y)));
     }
 
     @Override
@@ -347,7 +347,7 @@ public final class CudaBackend implements Backend {
             convolution.backward(x, weight, dy, stride, padding, dx, dWeight, dBias);
             return;
         }
-        host.run("conv2dBackward", c -> c.cpu().conv2dBackward(c.in(x), c.in(weight), c.in(dy), stride, padding,
+        host.run("conv2dBackward", c -> c.backend().conv2dBackward(c.in(x), c.in(weight), c.in(dy), stride, padding,
                 c.out(dx), c.out(dWeight), c.out(dBias)));
     }
 
@@ -361,7 +361,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
         }
-        host.run("depthwiseConv2d", c -> c.cpu().depthwiseConv2d(c.in(x), c.in(weight), c.in(bias), padding, c.out(y)));
+        host.run("depthwiseConv2d", c -> c.backend().depthwiseConv2d(c.in(x), c.in(weight), c.in(bias), padding, c.out(y)));
     }
 
     @Override
@@ -383,7 +383,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
         }
-        host.run("depthwiseConv2dBackward", c -> c.cpu().depthwiseConv2dBackward(c.in(x), c.in(weight), c.in(dy),
+        host.run("depthwiseConv2dBackward", c -> c.backend().depthwiseConv2dBackward(c.in(x), c.in(weight), c.in(dy),
                 padding, c.out(dx), c.out(dWeight), c.out(dBias)));
     }
 
@@ -399,7 +399,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
         }
-        host.run("layerNorm", c -> c.cpu().layerNorm(c.in(x), c.in(gamma), c.in(beta), eps, c.out(y), c.out(mean),
+        host.run("layerNorm", c -> c.backend().layerNorm(c.in(x), c.in(gamma), c.in(beta), eps, c.out(y), c.out(mean),
                 c.out(rstd)));
     }
 
@@ -420,7 +420,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
         }
-        host.run("layerNormBackward", c -> c.cpu().layerNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
+        host.run("layerNormBackward", c -> c.backend().layerNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
                 c.in(dy), c.out(dx), c.out(dGamma), c.out(dBeta)));
     }
 
@@ -440,7 +440,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
         }
-        host.run("batchNormTrain", c -> c.cpu().batchNormTrain(c.in(x), c.in(gamma), c.in(beta), eps, momentum,
+        host.run("batchNormTrain", c -> c.backend().batchNormTrain(c.in(x), c.in(gamma), c.in(beta), eps, momentum,
                 c.out(y), c.out(mean), c.out(rstd), c.out(runningMean), c.out(runningVar)));
     }
 
@@ -455,7 +455,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
         }
-        host.run("batchNormEval", c -> c.cpu().batchNormEval(c.in(x), c.in(gamma), c.in(beta), c.in(runningMean),
+        host.run("batchNormEval", c -> c.backend().batchNormEval(c.in(x), c.in(gamma), c.in(beta), c.in(runningMean),
                 c.in(runningVar), eps, c.out(y)));
     }
 
@@ -472,7 +472,7 @@ public final class CudaBackend implements Backend {
                 return;
             }
         }
-        host.run("batchNormBackward", c -> c.cpu().batchNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
+        host.run("batchNormBackward", c -> c.backend().batchNormBackward(c.in(x), c.in(gamma), c.in(mean), c.in(rstd),
                 batchStatistics, c.in(dy), c.out(dx), c.out(dGamma), c.out(dBeta)));
     }
 
@@ -484,7 +484,7 @@ public final class CudaBackend implements Backend {
             kernels().gelu(ptr(x), ptr(y), x.size());
             return;
         }
-        host.run("gelu", c -> c.cpu().gelu(c.in(x), c.out(y)));
+        host.run("gelu", c -> c.backend().gelu(c.in(x), c.out(y)));
     }
 
     @Override
@@ -493,7 +493,7 @@ public final class CudaBackend implements Backend {
             kernels().geluBackward(ptr(x), ptr(dy), ptr(dx), x.size());
             return;
         }
-        host.run("geluBackward", c -> c.cpu().geluBackward(c.in(x), c.in(dy), c.out(dx)));
+        host.run("geluBackward", c -> c.backend().geluBackward(c.in(x), c.in(dy), c.out(dx)));
     }
 
     @Override
@@ -502,7 +502,7 @@ public final class CudaBackend implements Backend {
             kernels().silu(ptr(x), ptr(y), x.size());
             return;
         }
-        host.run("silu", c -> c.cpu().silu(c.in(x), c.out(y)));
+        host.run("silu", c -> c.backend().silu(c.in(x), c.out(y)));
     }
 
     @Override
@@ -511,7 +511,7 @@ public final class CudaBackend implements Backend {
             kernels().siluBackward(ptr(x), ptr(dy), ptr(dx), x.size());
             return;
         }
-        host.run("siluBackward", c -> c.cpu().siluBackward(c.in(x), c.in(dy), c.out(dx)));
+        host.run("siluBackward", c -> c.backend().siluBackward(c.in(x), c.in(dy), c.out(dx)));
     }
 
     @Override
@@ -520,7 +520,7 @@ public final class CudaBackend implements Backend {
             kernels().softmaxRows(ptr(x), ptr(y), x.size() / x.dim(-1), x.dim(-1));
             return;
         }
-        host.run("softmax", c -> c.cpu().softmax(c.in(x), c.out(y)));
+        host.run("softmax", c -> c.backend().softmax(c.in(x), c.out(y)));
     }
 
     @Override
@@ -529,7 +529,7 @@ public final class CudaBackend implements Backend {
             kernels().softmaxBackwardRows(ptr(y), ptr(dy), ptr(dx), y.size() / y.dim(-1), y.dim(-1));
             return;
         }
-        host.run("softmaxBackward", c -> c.cpu().softmaxBackward(c.in(y), c.in(dy), c.out(dx)));
+        host.run("softmaxBackward", c -> c.backend().softmaxBackward(c.in(y), c.in(dy), c.out(dx)));
     }
 
     @Override
@@ -538,7 +538,7 @@ public final class CudaBackend implements Backend {
             kernels().rope(ptr(x), ptr(y), ptr(rope.sin()), ptr(rope.cos()), x.dim(0), x.dim(1), x.dim(2), rope.sin().dim(1));
             return;
         }
-        host.run("rope", c -> c.cpu().rope(c.in(x), c.in(rope), c.out(y)));
+        host.run("rope", c -> c.backend().rope(c.in(x), c.in(rope), c.out(y)));
     }
 
     @Override
@@ -547,7 +547,7 @@ public final class CudaBackend implements Backend {
             kernels().ropeBackward(ptr(dy), ptr(dx), ptr(rope.sin()), ptr(rope.cos()), dy.dim(0), dy.dim(1), dy.dim(2), rope.sin().dim(1));
             return;
         }
-        host.run("ropeBackward", c -> c.cpu().ropeBackward(c.in(dy), c.in(rope), c.out(dx)));
+        host.run("ropeBackward", c -> c.backend().ropeBackward(c.in(dy), c.in(rope), c.out(dx)));
     }
 
     // ================================================================ elementwise and reductions
@@ -559,7 +559,7 @@ public final class CudaBackend implements Backend {
             kernels().broadcastAdd(ptr(a), ptr(b), ptr(out), a.shape(), b.shape());
             return;
         }
-        host.run("add", c -> c.cpu().add(c.in(a), c.in(b), c.out(out)));
+        host.run("add", c -> c.backend().add(c.in(a), c.in(b), c.out(out)));
     }
 
     @Override
@@ -569,7 +569,7 @@ public final class CudaBackend implements Backend {
             kernels().broadcastMul(ptr(a), ptr(b), ptr(out), a.shape(), b.shape());
             return;
         }
-        host.run("mul", c -> c.cpu().mul(c.in(a), c.in(b), c.out(out)));
+        host.run("mul", c -> c.backend().mul(c.in(a), c.in(b), c.out(out)));
     }
 
     @Override
@@ -578,7 +578,7 @@ public final class CudaBackend implements Backend {
             kernels().scale(ptr(x), ptr(y), x.size(), alpha);
             return;
         }
-        host.run("scale", c -> c.cpu().scale(c.in(x), alpha, c.out(y)));
+        host.run("scale", c -> c.backend().scale(c.in(x), alpha, c.out(y)));
     }
 
     @Override
@@ -587,7 +587,7 @@ public final class CudaBackend implements Backend {
             kernels().addScaled(ptr(x), ptr(y), x.size(), alpha);
             return;
         }
-        host.run("addScaled", c -> c.cpu().addScaled(c.in(x), alpha, c.out(y)));
+        host.run("addScaled", c -> c.backend().addScaled(c.in(x), alpha, c.out(y)));
     }
 
     @Override
@@ -596,7 +596,7 @@ public final class CudaBackend implements Backend {
             kernels().reduceTo(ptr(x), MemorySegment.NULL, ptr(out), x.shape(), out.shape(), accumulate);
             return;
         }
-        host.run("sumTo", c -> c.cpu().sumTo(c.in(x), c.out(out), accumulate));
+        host.run("sumTo", c -> c.backend().sumTo(c.in(x), c.out(out), accumulate));
     }
 
     @Override
@@ -606,7 +606,7 @@ public final class CudaBackend implements Backend {
             kernels().reduceTo(ptr(a), ptr(b), ptr(out), a.shape(), out.shape(), accumulate);
             return;
         }
-        host.run("mulSumTo", c -> c.cpu().mulSumTo(c.in(a), c.in(b), c.out(out), accumulate));
+        host.run("mulSumTo", c -> c.backend().mulSumTo(c.in(a), c.in(b), c.out(out), accumulate));
     }
 
     @Override
@@ -615,7 +615,7 @@ public final class CudaBackend implements Backend {
             kernels().avgPool(ptr(x), ptr(y), x.dim(0), x.dim(1) * x.dim(2), x.dim(3));
             return;
         }
-        host.run("avgPool", c -> c.cpu().avgPool(c.in(x), c.out(y)));
+        host.run("avgPool", c -> c.backend().avgPool(c.in(x), c.out(y)));
     }
 
     @Override
@@ -624,7 +624,7 @@ public final class CudaBackend implements Backend {
             kernels().avgPoolBackward(ptr(dy), ptr(dx), dx.dim(0), dx.dim(1) * dx.dim(2), dx.dim(3));
             return;
         }
-        host.run("avgPoolBackward", c -> c.cpu().avgPoolBackward(c.in(dy), c.out(dx)));
+        host.run("avgPoolBackward", c -> c.backend().avgPoolBackward(c.in(dy), c.out(dx)));
     }
 
     @Override
@@ -639,7 +639,7 @@ public final class CudaBackend implements Backend {
             // Non-finite input: let the CPU op find the element and throw its exception, naming it.
             if (Double.isFinite(sum)) return sum / b;
         }
-        return host.compute("crossEntropy", c -> c.cpu().crossEntropy(c.in(logits), c.in(targets), c.out(dLogits)));
+        return host.compute("crossEntropy", c -> c.backend().crossEntropy(c.in(logits), c.in(targets), c.out(dLogits)));
     }
 
     @Override
@@ -651,7 +651,7 @@ public final class CudaBackend implements Backend {
             for (double p : partials) sum += p; // in order: deterministic
             return sum;
         }
-        return host.compute("sumOfSquares", c -> c.cpu().sumOfSquares(c.in(x)));
+        return host.compute("sumOfSquares", c -> c.backend().sumOfSquares(c.in(x)));
     }
 
     /** Runs {@code kernel} with a device buffer of {@code count} doubles and returns them (synchronises). */
@@ -685,7 +685,7 @@ public final class CudaBackend implements Backend {
             kernels().adamW(ptr(param), ptr(grad), ptr(m), ptr(v), param.size(), lr, beta1, beta2, eps, weightDecay, step);
             return;
         }
-        host.run("adamW", c -> c.cpu().adamW(c.out(param), c.in(grad), c.out(m), c.out(v), lr, beta1, beta2, eps,
+        host.run("adamW", c -> c.backend().adamW(c.out(param), c.in(grad), c.out(m), c.out(v), lr, beta1, beta2, eps,
                 weightDecay, step));
     }
 

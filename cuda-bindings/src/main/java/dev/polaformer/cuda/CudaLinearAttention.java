@@ -52,7 +52,7 @@ final class CudaLinearAttention implements LinearAttention {
                 }
             }
         }
-        backend.host.run(op, c -> c.cpu().linearAttention().forward(c.in(q), c.in(k), c.in(v), heads, c.in(s1),
+        backend.host.run(op, c -> c.backend().linearAttention().forward(c.in(q), c.in(k), c.in(v), heads, c.in(s1),
                 c.in(s2), c.in(rope), c.out(out)));
     }
 
@@ -86,7 +86,7 @@ final class CudaLinearAttention implements LinearAttention {
                 }
             }
         }
-        backend.host.run(op, c -> c.cpu().linearAttention().backward(c.in(q), c.in(k), c.in(v), heads, c.in(s1),
+        backend.host.run(op, c -> c.backend().linearAttention().backward(c.in(q), c.in(k), c.in(v), heads, c.in(s1),
                 c.in(s2), c.in(rope), c.in(dOut), c.out(dq), c.out(dk), c.out(dv), c.out(ds1), c.out(ds2)));
     }
 

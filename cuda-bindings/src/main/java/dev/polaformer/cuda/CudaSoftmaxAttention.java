@@ -41,7 +41,7 @@ final class CudaSoftmaxAttention implements SoftmaxAttention {
                     q.dim(0), q.dim(1), q.dim(2), heads);
             return;
         }
-        backend.host.run(op, c -> c.cpu().softmaxAttention().forward(c.in(q), c.in(k), c.in(v), heads, c.in(rope),
+        backend.host.run(op, c -> c.backend().softmaxAttention().forward(c.in(q), c.in(k), c.in(v), heads, c.in(rope),
                 c.out(out)));
     }
 
@@ -68,7 +68,7 @@ final class CudaSoftmaxAttention implements SoftmaxAttention {
             }
             return;
         }
-        backend.host.run(op, c -> c.cpu().softmaxAttention().backward(c.in(q), c.in(k), c.in(v), heads, c.in(rope),
+        backend.host.run(op, c -> c.backend().softmaxAttention().backward(c.in(q), c.in(k), c.in(v), heads, c.in(rope),
                 c.in(dOut), c.out(dq), c.out(dk), c.out(dv)));
     }
 }

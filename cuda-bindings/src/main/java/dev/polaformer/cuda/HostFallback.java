@@ -82,7 +82,7 @@ final class HostFallback {
         }
 
         /** The backend to run the op on: the host's cpu backend, or the device itself when staging. */
-        Backend cpu() {
+        Backend backend() {
             return staged ? device : cpu;
         }
 
