@@ -141,7 +141,7 @@ public final class Shapes {
     }
 
     /** Whether {@code t} has exactly this shape; compares in place (asked on every op: no copy of the shape). */
-    private static boolean hasShape(Tensor t, int[] expected) {
+    public static boolean hasShape(Tensor t, int[] expected) {
         if (t.rank() != expected.length) return false;
         for (int i = 0; i < expected.length; i++) if (t.dim(i) != expected[i]) return false;
         return true;

@@ -1,6 +1,7 @@
 package dev.polaformer.model;
 
 import dev.polaformer.numerics.Backend;
+import dev.polaformer.numerics.Shapes;
 import dev.polaformer.numerics.Tensor;
 
 import java.util.ArrayList;
@@ -232,7 +233,7 @@ public final class InferencePlan implements AutoCloseable {
             if (!recording) {
                 if (next < tape.size()) {
                     Tensor t = tape.get(next);
-                    if (hasShape(t, shape)) {
+                    if (Shapes.hasShape(t, shape)) {
                         next++;
                         return t;
                     }
@@ -241,7 +242,7 @@ public final class InferencePlan implements AutoCloseable {
                 recorded = false;
                 return null;
             }
-            int size = Math.toIntExact(dev.polaformer.numerics.Shapes.checkedSize(shape));
+            int size = Math.toIntExact(Shapes.checkedSize(shape));
             ArrayList<Tensor> same = free.get(size);
             Tensor buffer = same == null || same.isEmpty() ? null : same.remove(same.size() - 1);
             if (buffer == null) {
@@ -253,15 +254,6 @@ public final class InferencePlan implements AutoCloseable {
             tape.add(t);
             next++;
             return t;
-        }
-
-        /** {@code t.shape()} equals {@code shape}, compared without copying it. */
-        private static boolean hasShape(Tensor t, int[] shape) {
-            if (t.rank() != shape.length) return false;
-            for (int d = 0; d < shape.length; d++) {
-                if (t.dim(d) != shape[d]) return false;
-            }
-            return true;
         }
 
         /** A tensor of the plan is no longer needed in this pass: while recording, its buffer may serve a later request. */
