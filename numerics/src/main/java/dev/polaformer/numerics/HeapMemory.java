@@ -15,7 +15,7 @@ import java.util.Arrays;
  */
 public final class HeapMemory {
     private final String backendId;
-    private final ArraysBySize free = new ArraysBySize();
+    private final ArraysByLength<float[]> free = new ArraysByLength<>();
     /** One method reference for every storage (a new one per tensor was allocation on the inference path). */
     private final java.util.function.Consumer<float[]> giveBack = this::give;
     private final long maxIdleFloats;
@@ -188,60 +188,5 @@ public final class HeapMemory {
             }
         }
         return out;
-    }
-
-    /**
-     * Idle arrays by length: an open-addressing table on int keys, because a {@code Map<Integer, …>} boxes every
-     * length above 127 on each lookup, which was allocation on every tensor of a planned forward.
-     */
-    private static final class ArraysBySize {
-        private int[] keys = new int[64];
-        @SuppressWarnings("unchecked")
-        private ArrayDeque<float[]>[] values = new ArrayDeque[64];
-        private int count;
-
-        ArrayDeque<float[]> get(int length) {
-            int mask = keys.length - 1;
-            for (int i = mix(length) & mask; values[i] != null; i = (i + 1) & mask) {
-                if (keys[i] == length) return values[i];
-            }
-            return null;
-        }
-
-        ArrayDeque<float[]> getOrCreate(int length) {
-            ArrayDeque<float[]> q = get(length);
-            if (q != null) return q;
-            if (2 * (count + 1) > keys.length) grow();
-            q = new ArrayDeque<>();
-            insert(length, q);
-            count++;
-            return q;
-        }
-
-        void clear() {
-            java.util.Arrays.fill(keys, 0);
-            java.util.Arrays.fill(values, null);
-            count = 0;
-        }
-
-        private void insert(int length, ArrayDeque<float[]> q) {
-            int mask = keys.length - 1, i = mix(length) & mask;
-            while (values[i] != null) i = (i + 1) & mask;
-            keys[i] = length;
-            values[i] = q;
-        }
-
-        @SuppressWarnings("unchecked")
-        private void grow() {
-            int[] oldKeys = keys;
-            ArrayDeque<float[]>[] oldValues = values;
-            keys = new int[2 * oldKeys.length];
-            values = new ArrayDeque[2 * oldKeys.length];
-            for (int i = 0; i < oldKeys.length; i++) if (oldValues[i] != null) insert(oldKeys[i], oldValues[i]);
-        }
-
-        private static int mix(int key) {
-            return key * 0x9E3779B9 >>> 7;
-        }
     }
 }

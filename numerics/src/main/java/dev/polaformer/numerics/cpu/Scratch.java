@@ -1,8 +1,8 @@
 package dev.polaformer.numerics.cpu;
 
+import dev.polaformer.numerics.ArraysByLength;
+
 import java.util.ArrayDeque;
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * Small working arrays for the kernels, so that a training step allocates nothing after its first run.
@@ -25,7 +25,7 @@ final class Scratch {
     private static final ThreadLocal<float[][]> FLOATS = ThreadLocal.withInitial(() -> new float[SLOTS][0]);
     private static final ThreadLocal<double[][]> DOUBLES = ThreadLocal.withInitial(() -> new double[SLOTS][0]);
 
-    private static final Map<Integer, ArrayDeque<double[]>> POOL = new HashMap<>();
+    private static final ArraysByLength<double[]> POOL = new ArraysByLength<>();
     private static long idle;
 
     /** This thread's float array number {@code slot}, at least {@code n} long; contents unspecified. */
@@ -58,7 +58,7 @@ final class Scratch {
     static void give(double[] a) {
         synchronized (POOL) {
             if (idle + a.length > MAX_IDLE_DOUBLES) return;
-            POOL.computeIfAbsent(a.length, k -> new ArrayDeque<>()).addFirst(a);
+            POOL.getOrCreate(a.length).addFirst(a);
             idle += a.length;
         }
     }
