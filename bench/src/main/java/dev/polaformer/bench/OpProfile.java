@@ -14,7 +14,6 @@ import dev.polaformer.train.TrainingStep;
 
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 import java.util.HashMap;
 import java.util.Locale;
@@ -67,7 +66,7 @@ public final class OpProfile {
 
     private void run(Backend real, Variant v, int batch, int size, boolean train, int warmup, int iterations,
                      String loadBefore) {
-        synchronize = synchronizer(real);
+        synchronize = real::synchronize;
         Backend backend = timed(real, Backend.class, "");
         Runnable iteration = train ? trainingStep(backend, v, batch, size) : forward(backend, v, batch, size);
         for (int i = 0; i < warmup; i++) iteration.run();
@@ -99,22 +98,6 @@ public final class OpProfile {
     private static Runnable trainingStep(Backend backend, Variant v, int batch, int size) {
         TrainingWorkload workload = new TrainingWorkload(backend, v, batch, size);
         return workload::run;
-    }
-
-    /** The backend's public {@code synchronize()} where it has one (cuda), else nothing. */
-    private static Runnable synchronizer(Backend backend) {
-        try {
-            Method m = backend.getClass().getMethod("synchronize");
-            return () -> {
-                try {
-                    m.invoke(backend);
-                } catch (ReflectiveOperationException e) {
-                    throw new IllegalStateException("synchronize failed", e);
-                }
-            };
-        } catch (NoSuchMethodException e) {
-            return () -> {};
-        }
     }
 
     /** " (2,56,56,32) (32,1,3,3)": the shapes of the tensor arguments. */

@@ -211,7 +211,7 @@ public final class CudaBackend implements Backend {
         context.memory.resetPeak();
     }
 
-    /** Waits for every op queued so far (benchmarks time with it). */
+    @Override
     public void synchronize() {
         context.bind();
         context.synchronize();

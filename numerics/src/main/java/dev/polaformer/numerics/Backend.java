@@ -52,6 +52,12 @@ public interface Backend {
     default void trim() {}
 
     /**
+     * Waits until every op called so far has finished. A backend that queues work (cuda) needs it before a clock
+     * stops; one that runs each op as it is called ({@code cpu}, {@code reference}) returns at once.
+     */
+    default void synchronize() {}
+
+    /**
      * A copy of {@code values} that the caller promises never to change: inference weights. A backend may keep,
      * next to it, the layout its kernels read fastest ({@code cpu}: {@code matmul}'s right operand and
      * {@code conv2d}'s weight already packed into GEMM panels), built on first use and reused by every later
