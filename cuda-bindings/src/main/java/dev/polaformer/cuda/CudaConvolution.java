@@ -8,6 +8,7 @@ import dev.polaformer.numerics.ConvGeometry;
 import dev.polaformer.numerics.Tensor;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.LinkedHashMap;
@@ -57,14 +58,11 @@ final class CudaConvolution {
             synchronized (this) {
                 Plan p = plan(g);
                 if (p.forward == null) {
-                    MemorySegment perf = p.d.arena.allocate(cudnnConvolutionFwdAlgoPerfStruct.layout(), CANDIDATES);
-                    checkCudnn(Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, p.d.x, p.d.w, p.d.conv, p.d.y,
-                            CANDIDATES, p.d.count, perf), "cudnnGetConvolutionForwardAlgorithm_v7");
-                    int algo = cudnnConvolutionFwdAlgoPerfStruct.algo(first(perf, p.d.count,
-                            cudnnConvolutionFwdAlgoPerfStruct.layout().byteSize(), "conv2d forward"));
-                    checkCudnn(Cudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, p.d.x, p.d.w, p.d.conv, p.d.y, algo,
-                            p.d.size), "cudnnGetConvolutionForwardWorkspaceSize");
-                    p.forward = new Algorithm(algo, bytes(p.d.size));
+                    p.forward = choose(p, cudnnConvolutionFwdAlgoPerfStruct.layout(), "conv2d forward",
+                            "cudnnGetConvolutionForwardAlgorithm_v7", perf -> Cudnn.cudnnGetConvolutionForwardAlgorithm_v7(
+                                    handle, p.d.x, p.d.w, p.d.conv, p.d.y, CANDIDATES, p.d.count, perf),
+                            "cudnnGetConvolutionForwardWorkspaceSize", algo -> Cudnn.cudnnGetConvolutionForwardWorkspaceSize(
+                                    handle, p.d.x, p.d.w, p.d.conv, p.d.y, algo, p.d.size));
                 }
                 try (Tensor work = workspace(p.forward.workspace)) {
                     checkCudnn(Cudnn.cudnnConvolutionForward(handle, p.d.one, p.d.x, ptr(x), p.d.w, ptr(filter), p.d.conv,
@@ -87,14 +85,13 @@ final class CudaConvolution {
                 if (dx != null) {
                     k.filterOihwToOhwi(ptr(weight), ptr(filter), g.cout(), g.cin(), g.kh(), g.kw());
                     if (p.backwardData == null) {
-                        MemorySegment perf = p.d.arena.allocate(cudnnConvolutionBwdDataAlgoPerfStruct.layout(), CANDIDATES);
-                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.d.w, p.d.y, p.d.conv,
-                                p.d.x, CANDIDATES, p.d.count, perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-                        int algo = cudnnConvolutionBwdDataAlgoPerfStruct.algo(first(perf, p.d.count,
-                                cudnnConvolutionBwdDataAlgoPerfStruct.layout().byteSize(), "conv2d backward data"));
-                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p.d.w, p.d.y, p.d.conv,
-                                p.d.x, algo, p.d.size), "cudnnGetConvolutionBackwardDataWorkspaceSize");
-                        p.backwardData = new Algorithm(algo, bytes(p.d.size));
+                        p.backwardData = choose(p, cudnnConvolutionBwdDataAlgoPerfStruct.layout(), "conv2d backward data",
+                                "cudnnGetConvolutionBackwardDataAlgorithm_v7",
+                                perf -> Cudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.d.w, p.d.y, p.d.conv,
+                                        p.d.x, CANDIDATES, p.d.count, perf),
+                                "cudnnGetConvolutionBackwardDataWorkspaceSize",
+                                algo -> Cudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, p.d.w, p.d.y, p.d.conv,
+                                        p.d.x, algo, p.d.size));
                     }
                     try (Tensor work = workspace(p.backwardData.workspace)) {
                         checkCudnn(Cudnn.cudnnConvolutionBackwardData(handle, p.d.one, p.d.w, ptr(filter), p.d.y, ptr(dy),
@@ -104,14 +101,13 @@ final class CudaConvolution {
                 }
                 if (dWeight != null) {
                     if (p.backwardFilter == null) {
-                        MemorySegment perf = p.d.arena.allocate(cudnnConvolutionBwdFilterAlgoPerfStruct.layout(), CANDIDATES);
-                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.d.x, p.d.y, p.d.conv,
-                                p.d.w, CANDIDATES, p.d.count, perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-                        int algo = cudnnConvolutionBwdFilterAlgoPerfStruct.algo(first(perf, p.d.count,
-                                cudnnConvolutionBwdFilterAlgoPerfStruct.layout().byteSize(), "conv2d backward filter"));
-                        checkCudnn(Cudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p.d.x, p.d.y, p.d.conv,
-                                p.d.w, algo, p.d.size), "cudnnGetConvolutionBackwardFilterWorkspaceSize");
-                        p.backwardFilter = new Algorithm(algo, bytes(p.d.size));
+                        p.backwardFilter = choose(p, cudnnConvolutionBwdFilterAlgoPerfStruct.layout(),
+                                "conv2d backward filter", "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+                                perf -> Cudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.d.x, p.d.y,
+                                        p.d.conv, p.d.w, CANDIDATES, p.d.count, perf),
+                                "cudnnGetConvolutionBackwardFilterWorkspaceSize",
+                                algo -> Cudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, p.d.x, p.d.y,
+                                        p.d.conv, p.d.w, algo, p.d.size));
                     }
                     // Into the OHWI scratch (overwritten), then added to dWeight in PyTorch's layout: accumulation.
                     try (Tensor work = workspace(p.backwardFilter.workspace)) {
@@ -157,13 +153,33 @@ final class CudaConvolution {
         return plans.computeIfAbsent(g, Plan::new);
     }
 
-    /** The best-ranked candidate that cuDNN reports usable. */
-    private static MemorySegment first(MemorySegment perf, MemorySegment count, long size, String what) {
-        int n = count.get(ValueLayout.JAVA_INT, 0);
+    /** A cuDNN call that ranks algorithm candidates into {@code perf} and returns its status. */
+    private interface Ranking {
+        int rank(MemorySegment perf);
+    }
+
+    /** A cuDNN call that writes the workspace size of {@code algo} into the plan's size cell; returns its status. */
+    private interface WorkspaceQuery {
+        int size(int algo);
+    }
+
+    /**
+     * One direction's algorithm for a plan: cuDNN's heuristic ranking, the best candidate it reports usable, and
+     * that candidate's workspace. The three directions differ only in their calls and perf-struct types, and every
+     * perf struct starts with (algo, status), so the forward struct's accessors read all three.
+     */
+    private static Algorithm choose(Plan p, MemoryLayout perfLayout, String what, String rankCall, Ranking ranking,
+                                    String sizeCall, WorkspaceQuery sizing) {
+        MemorySegment perf = p.d.arena.allocate(perfLayout, CANDIDATES);
+        checkCudnn(ranking.rank(perf), rankCall);
+        int n = p.d.count.get(ValueLayout.JAVA_INT, 0);
+        long stride = perfLayout.byteSize();
         for (int i = 0; i < n; i++) {
-            MemorySegment p = perf.asSlice(i * size, size);
-            // every perf struct starts with (algo, status): status 0 is CUDNN_STATUS_SUCCESS
-            if (cudnnConvolutionFwdAlgoPerfStruct.status(p) == 0) return p;
+            MemorySegment candidate = perf.asSlice(i * stride, stride);
+            if (cudnnConvolutionFwdAlgoPerfStruct.status(candidate) != 0) continue; // 0 is CUDNN_STATUS_SUCCESS
+            int algo = cudnnConvolutionFwdAlgoPerfStruct.algo(candidate);
+            checkCudnn(sizing.size(algo), sizeCall);
+            return new Algorithm(algo, bytes(p.d.size));
         }
         throw new CudaException(CudaException.Api.CUDNN, 9, what, what + ": cuDNN offers no usable algorithm among "
                 + n + " candidates");
