@@ -58,6 +58,32 @@ public interface Backend {
     default void synchronize() {}
 
     /**
+     * Whether {@link #record} works here. The {@code cpu} backend records; the others run {@code work} each time.
+     */
+    default boolean canRecord() {
+        return false;
+    }
+
+    /**
+     * Runs {@code work} (ops on tensors that stay allocated, such as a planned inference pass) and records the
+     * kernels it issues, so that {@link Recording#replay} runs those kernels again on the same tensors without
+     * {@code work}'s Java code: no shape checks, no views, no allocation. What {@code work} computed once from
+     * unchanging inputs (packed constant weights, tables) is kept, so a recording is a snapshot of the weights it
+     * read: write new input values into the same tensors and replay; record again after the weights change.
+     *
+     * @throws UnsupportedOperationException where {@link #canRecord} is false
+     */
+    default Recording record(Runnable work) {
+        throw new UnsupportedOperationException("the '" + id() + "' backend cannot record work to replay");
+    }
+
+    /** Kernels recorded by {@link #record}. */
+    interface Recording {
+        /** Runs the recorded kernels again, in order; allocates nothing. One replay at a time. */
+        void replay();
+    }
+
+    /**
      * A copy of {@code values} that the caller promises never to change: inference weights. A backend may keep,
      * next to it, the layout its kernels read fastest ({@code cpu}: {@code matmul}'s right operand and
      * {@code conv2d}'s weight already packed into GEMM panels), built on first use and reused by every later

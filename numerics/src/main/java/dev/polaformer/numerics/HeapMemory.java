@@ -22,6 +22,8 @@ public final class HeapMemory {
     private long idleFloats;
     /** Arrays the pool could not serve and allocated; see {@link #arraysAllocated}. */
     private long allocated;
+    /** The thread whose released arrays stay out of the pool ({@link #withholdReleasesOf}); null for none. */
+    private Thread withholding;
 
     public HeapMemory(String backendId) {
         this.backendId = backendId;
@@ -84,9 +86,18 @@ public final class HeapMemory {
     }
 
     private synchronized void give(float[] a) {
-        if (idleFloats + a.length > maxIdleFloats) return;
+        if (idleFloats + a.length > maxIdleFloats || Thread.currentThread() == withholding) return;
         free.getOrCreate(a.length).addFirst(a);
         idleFloats += a.length;
+    }
+
+    /**
+     * While {@code thread} records work to replay ({@link Backend#record}), the arrays of the tensors it releases
+     * are still read by the recorded kernels: they are not pooled (where another tensor would get them) but left to
+     * the recording, and collected with it. Null ends it.
+     */
+    public synchronized void withholdReleasesOf(Thread thread) {
+        withholding = thread;
     }
 
     /** How many arrays this memory has allocated so far (pool misses): constant in a steady state. */

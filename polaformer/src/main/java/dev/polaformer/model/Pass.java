@@ -58,6 +58,11 @@ public final class Pass implements AutoCloseable {
         return new Pass(backend, training, true, seed, null, null);
     }
 
+    /** The plan's memory this pass takes its tensors from; null for an unplanned pass. */
+    InferencePlan.Memory plannedMemory() {
+        return memory;
+    }
+
     public Backend backend() {
         return backend;
     }

@@ -163,6 +163,12 @@ class GoldenParityTest {
                 Tensor logits = m.forward(image(f, "input", pass, in[0], in[1], in[2], in[3]), pass);
                 assertClose("logits, replayed plan", f.floats("logits"), logits.toArray(), FORWARD_ABS, FORWARD_REL);
             }
+            // InferencePlan.logits records the kernels of its first call of a shape and replays them after
+            float[] nhwc = Golden.toNhwc(f.floats("input"), in[0], in[1], in[2], in[3]), planned = new float[f.floats("logits").length];
+            for (String call : new String[] {"recorded", "replayed"}) {
+                plan.logits(nhwc, in[0], in[2], in[3], planned);
+                assertClose("logits, " + call + " kernels", f.floats("logits"), planned, FORWARD_ABS, FORWARD_REL);
+            }
             int compared = 0;
             for (String name : f.entries().keySet()) {
                 if (!name.startsWith("act.")) continue;

@@ -51,6 +51,40 @@ public final class CpuBackend extends ArrayBackend {
         return parallel;
     }
 
+    @Override
+    public boolean canRecord() {
+        return true;
+    }
+
+    /**
+     * Records the loops {@code work} hands to the thread pool ({@link Parallel#record}). Every op of this backend
+     * writes tensor memory only inside such loops, including the copies and fills that {@link HeapMemory} would
+     * do on the calling thread, and the ops' temporary arrays released during the recording stay out of the
+     * pools, since the recorded loops still use them.
+     */
+    @Override
+    public Recording record(Runnable work) {
+        Thread self = Thread.currentThread();
+        memory.withholdReleasesOf(self);
+        Scratch.withholdReleasesOf(self, true);
+        try {
+            return parallel.record(work);
+        } finally {
+            memory.withholdReleasesOf(null);
+            Scratch.withholdReleasesOf(self, false);
+        }
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        parallel.forEachHere(1, i -> memory.copy(src, dst));
+    }
+
+    @Override
+    public void fill(Tensor dst, float value) {
+        parallel.forEachHere(1, i -> memory.fill(dst, value));
+    }
+
     // ================================================================ matrix multiply
 
     @Override

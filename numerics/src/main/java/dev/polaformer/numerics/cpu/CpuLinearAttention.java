@@ -114,7 +114,7 @@ final class CpuLinearAttention implements LinearAttention {
                 if (reduceKeys(g, w, w.pairSums, 0, w.pairState, 0)) queryForward(g, w, bh, 0, w.pairState, 0, outRows);
                 else overflow.accumulateAndGet(bh, Math::min);
             });
-            failOnOverflow(g, overflow.get());
+            checkOverflow(g, overflow);
             return;
         }
         // Token chunks: each query task sums its pair's key chunks itself (a few thousand adds) rather than
@@ -131,7 +131,15 @@ final class CpuLinearAttention implements LinearAttention {
                 overflow.accumulateAndGet(bh, Math::min);
             }
         });
-        failOnOverflow(g, overflow.get());
+        checkOverflow(g, overflow);
+    }
+
+    /**
+     * Throws for the first (batch, head) whose key sums overflowed, and clears the mark: as a loop of its own,
+     * so that a recorded forward ({@link Parallel#record}) checks on every replay.
+     */
+    private void checkOverflow(Call g, AtomicInteger overflow) {
+        parallel.forEachHere(1, i -> failOnOverflow(g, overflow.getAndSet(Integer.MAX_VALUE)));
     }
 
     // ================================================================ backward

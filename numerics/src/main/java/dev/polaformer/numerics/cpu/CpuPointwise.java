@@ -158,7 +158,7 @@ final class CpuPointwise {
         if (b != null) Shapes.requireSameShape(op, "a", a, "b", b);
         float[] aa = memory.array(op, a), ba = b == null ? null : memory.array(op, b), oa = memory.array(op, out);
         if (a.size() == 0) {
-            if (!accumulate) memory.fill(out, 0f);
+            if (!accumulate) parallel.forEachHere(1, i -> memory.fill(out, 0f));
             return;
         }
         int[] shape = a.shape();
@@ -173,11 +173,12 @@ final class CpuPointwise {
         Shapes.requireShape(op, "y", y, x.dim(0), x.dim(3));
         float[] xa = memory.array(op, x), ya = memory.array(op, y);
         if (x.size() == 0) {
-            memory.fill(y, Float.NaN); // an empty image: 0/0, as the reference computes it
+            parallel.forEachHere(1, i -> memory.fill(y, Float.NaN)); // an empty image: 0/0, as the reference computes it
             return;
         }
         if (x.isContiguous() && y.isContiguous()) {
-            averageContiguous(xa, x.offset(), x.dim(0), x.dim(1) * x.dim(2), x.dim(3), ya, y.offset());
+            int xo = x.offset(), batch = x.dim(0), positions = x.dim(1) * x.dim(2), channels = x.dim(3), yo = y.offset();
+            parallel.forEachHere(1, i -> averageContiguous(xa, xo, batch, positions, channels, ya, yo));
             return;
         }
         int[] outStrides = {y.stride(0), 0, 0, y.stride(1)};

@@ -43,7 +43,7 @@ final class Elementwise {
         boolean contiguous = layout.innerStride(0) == 1 && layout.innerStride(1) == 1
                 && (b == null || layout.innerStride(2) == 1);
         parallel.forRange((int) total, minPieces, (p0, p1) -> {
-            int[] offsets = new int[b == null ? 2 : 3];
+            int[] offsets = Scratch.ints(0, 3);
             int lastRow = -1;
             for (int p = p0; p < p1; p++) {
                 int row = p / perRow, j0 = (p - row * perRow) * piece, n = Math.min(piece, inner - j0);
@@ -66,14 +66,10 @@ final class Elementwise {
      */
     static void flat(Parallel parallel, int n, float[] out, int oo, float[] a, int ao, float[] b, int bo, Kernel kernel) {
         if (n == 0) return;
-        if (n < MIN_PARALLEL || parallel.threads() == 1) {
-            kernel.run(a, ao, b, bo, out, oo, n);
-            return;
-        }
-        int pieces = (n + PIECE - 1) / PIECE;
-        parallel.forEach(pieces, p -> {
-            int j = p * PIECE;
-            kernel.run(a, ao + j, b, b == null ? 0 : bo + j, out, oo + j, Math.min(PIECE, n - j));
+        int piece = n < MIN_PARALLEL || parallel.threads() == 1 ? n : PIECE;
+        parallel.forEach((n + piece - 1) / piece, p -> {
+            int j = p * piece;
+            kernel.run(a, ao + j, b, b == null ? 0 : bo + j, out, oo + j, Math.min(piece, n - j));
         });
     }
 
@@ -84,11 +80,8 @@ final class Elementwise {
     static void rows(Parallel parallel, int rows, int width, float[] out, int oo, float[] a, int ao, float[] b, int bo,
                      Kernel kernel) {
         long n = (long) rows * width;
-        if (n < MIN_PARALLEL || parallel.threads() == 1) {
-            for (int r = 0; r < rows; r++) kernel.run(a, ao + r * width, b, bo, out, oo + r * width, width);
-            return;
-        }
-        int rowsPerPiece = Math.max(1, PIECE / width), pieces = (rows + rowsPerPiece - 1) / rowsPerPiece;
+        int rowsPerPiece = n < MIN_PARALLEL || parallel.threads() == 1 ? rows : Math.max(1, PIECE / width);
+        int pieces = (rows + rowsPerPiece - 1) / rowsPerPiece;
         parallel.forEach(pieces, p -> {
             for (int r = p * rowsPerPiece, end = Math.min(rows, r + rowsPerPiece); r < end; r++) {
                 kernel.run(a, ao + r * width, b, bo, out, oo + r * width, width);

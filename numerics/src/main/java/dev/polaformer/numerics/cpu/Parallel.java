@@ -2,6 +2,8 @@ package dev.polaformer.numerics.cpu;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
@@ -21,6 +23,11 @@ import java.util.function.IntConsumer;
  *
  * <p>One job runs at a time: a second thread that calls while a job runs runs its own work serially (a backend
  * serves concurrent callers; they share the cores anyway).
+ *
+ * <p><b>Recording.</b> Every op of the {@code cpu} backend does its work on tensor memory in loops handed to this
+ * pool ({@link #forEach}, {@link #forRange}, {@link #forEachHere} for work too small to share). So the loops a
+ * forward pass issues are the whole of its computation, and {@link #record} can keep them to {@link Recording#replay
+ * replay}: the same kernels on the same arrays, without the Java code around them, and without allocating.
  *
  * <p>The thread count is the machine's processor count unless {@code -Dpolaformer.threads=N} says otherwise.
  */
@@ -70,12 +77,53 @@ public final class Parallel {
     /** Runs {@code task.accept(i)} for every {@code i} in {@code [0, tasks)}, in parallel, and waits. */
     public void forEach(int tasks, IntConsumer task) {
         if (tasks <= 0) return;
-        if (tasks == 1 || workers.length == 0 || Thread.currentThread() instanceof Worker
-                || !busy.compareAndSet(false, true)) {
-            for (int i = 0; i < tasks; i++) task.accept(i);
+        issue(new Job(tasks, task));
+    }
+
+    /**
+     * As {@link #forEach}, on the calling thread only: for work too small to share, which a {@link Recording} must
+     * still see.
+     */
+    public void forEachHere(int tasks, IntConsumer task) {
+        if (tasks <= 0) return;
+        Job j = new Job(tasks, task);
+        j.here = true;
+        issue(j);
+    }
+
+    /** Runs {@code j}, recording it first when the calling thread records (and is not inside a recorded loop). */
+    private void issue(Job j) {
+        if (!recordsHere() || insideRecordedLoop) {
+            run(j);
             return;
         }
-        Job j = new Job(tasks, task);
+        recorded.add(j);
+        insideRecordedLoop = true;
+        try {
+            run(j);
+        } finally {
+            insideRecordedLoop = false;
+        }
+    }
+
+    /**
+     * Splits {@code [0, n)} into about {@code 4·threads} ranges of at least {@code minChunk} elements and runs
+     * {@code body.run(start, end)} on each.
+     */
+    public void forRange(int n, int minChunk, RangeBody body) {
+        if (n <= 0) return;
+        int chunks = Math.max(1, Math.min(4 * threads, n / Math.max(1, minChunk)));
+        int size = (n + chunks - 1) / chunks;
+        int count = (n + size - 1) / size;
+        forEach(count, i -> body.run(i * size, Math.min(n, (i + 1) * size)));
+    }
+
+    private void run(Job j) {
+        if (j.here || j.tasks == 1 || workers.length == 0 || Thread.currentThread() instanceof Worker
+                || !busy.compareAndSet(false, true)) {
+            for (int i = 0; i < j.tasks; i++) j.body.accept(i);
+            return;
+        }
         try {
             job = j;
             for (Worker w : workers) {
@@ -96,20 +144,71 @@ public final class Parallel {
         if (t != null) throw new IllegalStateException(t);
     }
 
+    // ---------------------------------------------------------------- recording
+
+    /** The thread whose loops are being recorded, and what it has issued; null when none records. */
+    private volatile Thread recorder;
+    private List<Job> recorded;
+    /** Read and written by the recording thread only: its loops' bodies may start loops of their own. */
+    private boolean insideRecordedLoop;
+
+    /** Whether the calling thread is recording on this pool (its loops then also go into the recording). */
+    public boolean recordsHere() {
+        return recorder == Thread.currentThread();
+    }
+
     /**
-     * Splits {@code [0, n)} into about {@code 4·threads} ranges of at least {@code minChunk} elements and runs
-     * {@code body.run(start, end)} on each.
+     * Runs {@code work} on the calling thread and records every loop it hands to this pool, in order, so that
+     * {@link Recording#replay} can run them again without {@code work}'s own code: the CPU's counterpart of a
+     * CUDA graph's stream capture, with the same rule. A replay repeats the loops, nothing else; so the work must
+     * write tensor memory only inside loops, and a loop's body must not read state that later code changes (it
+     * runs again as it was recorded: on the arrays, offsets and objects it captured). What work computes outside
+     * loops (shapes, packed constant weights, tables) is computed once. Loops that a body starts (nested) belong
+     * to their body and are not recorded separately; other threads' loops are not recorded.
      */
-    public void forRange(int n, int minChunk, RangeBody body) {
-        if (n <= 0) return;
-        int chunks = Math.max(1, Math.min(4 * threads, n / Math.max(1, minChunk)));
-        if (chunks == 1) {
-            body.run(0, n);
-            return;
+    public Recording record(Runnable work) {
+        synchronized (this) {
+            if (recorder != null) throw new IllegalStateException("this pool is already recording on " + recorder.getName());
+            recorded = new ArrayList<>();
+            recorder = Thread.currentThread();
         }
-        int size = (n + chunks - 1) / chunks;
-        int count = (n + size - 1) / size;
-        forEach(count, i -> body.run(i * size, Math.min(n, (i + 1) * size)));
+        try {
+            work.run();
+            return new Recording(this, recorded.toArray(Job[]::new));
+        } finally {
+            synchronized (this) {
+                recorder = null;
+                recorded = null;
+            }
+        }
+    }
+
+    /**
+     * The loops of a recorded piece of work, to run again (see {@link #record}). A replay allocates nothing: each
+     * loop's task counter is reset and it runs as before. One replay at a time; the replaying thread may be
+     * another than the recording one.
+     */
+    public static final class Recording implements dev.polaformer.numerics.Backend.Recording {
+        private final Parallel parallel;
+        private final Job[] loops;
+
+        private Recording(Parallel parallel, Job[] loops) {
+            this.parallel = parallel;
+            this.loops = loops;
+        }
+
+        /** How many loops a replay runs. */
+        public int loops() {
+            return loops.length;
+        }
+
+        @Override
+        public synchronized void replay() {
+            for (Job j : loops) {
+                j.reset();
+                parallel.run(j);
+            }
+        }
     }
 
     @FunctionalInterface
@@ -138,12 +237,24 @@ public final class Parallel {
 
         final int tasks;
         final IntConsumer body;
+        /** Runs on the calling thread only ({@link #forEachHere}). */
+        boolean here;
         @SuppressWarnings("unused") private volatile int next, running;
         private volatile Throwable failure;
 
         Job(int tasks, IntConsumer body) {
             this.tasks = tasks;
             this.body = body;
+        }
+
+        /**
+         * Makes a recorded job claimable again. A worker still holding it from an earlier run can only claim tasks of
+         * this run (the caller waited for {@code running} to reach 0 before), and they are the same tasks of the
+         * same body, so it simply helps.
+         */
+        void reset() {
+            failure = null;
+            next = 0;
         }
 
         int running() {

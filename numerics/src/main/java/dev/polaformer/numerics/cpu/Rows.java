@@ -48,7 +48,7 @@ final class Rows {
         }
         CollapsedLayout layout = CollapsedLayout.of(shape, offsets, strides);
         parallel.forRange(rows, Math.max(1, minRows), (r0, r1) -> {
-            int[] o = new int[tensors.length];
+            int[] o = Scratch.ints(0, tensors.length);
             for (int r = r0; r < r1; r++) {
                 layout.elementOffsets(r, o);
                 body.row(r, o);

@@ -139,7 +139,7 @@ public final class Sgemm {
         }
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) {
-            scale(m, n, beta, c, cOff, ldc);
+            parallel.forEachHere(1, i -> scale(m, n, beta, c, cOff, ldc));
             return;
         }
         boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
@@ -181,8 +181,10 @@ public final class Sgemm {
         int n = b.n(), k = b.k();
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) {
-            scale(m, n, beta, c, cOff, ldc);
-            finishTile(bias, biasOff, gelu, c, cOff, ldc, m, n);
+            parallel.forEachHere(1, i -> {
+                scale(m, n, beta, c, cOff, ldc);
+                finishTile(bias, biasOff, gelu, c, cOff, ldc, m, n);
+            });
             return;
         }
         boolean serial = parallel.threads() == 1 || 2L * m * n * k < blocking.serialFlops();
@@ -290,7 +292,7 @@ public final class Sgemm {
     }
 
     /** One product: its operands, how it is cut into blocks and tasks, and the loops that run them. */
-    private static final class Call {
+    private static final class Call implements Cloneable {
         private Blocking blocking;
         private Parallel parallel;
         private boolean serial, transA, transB;
@@ -392,13 +394,19 @@ public final class Sgemm {
         }
 
         private void runSuperBlocks() {
+            // A recorded product (Parallel.record) runs its loops again later: each loop then gets a copy of this
+            // call as it is now, and arrays of its own instead of the calling thread's workspace, which the thread
+            // goes on using for other products.
+            boolean recorded = parallel.recordsHere();
             SgemmWorkspace ws = SgemmWorkspace.get();
             for (qs0 = 0; qs0 < panelsN; qs0 = qs1) {
                 qs1 = Math.min(panelsN, qs0 + panelsPerColumnSuper);
                 for (ms0 = 0; ms0 < m; ms0 = ms1) {
                     ms1 = Math.min(m, ms0 + rowsPerSuper);
                     planTasks();
-                    if (kBlocks > 1) acc = ws.accumulator(kParts * partSize);
+                    if (kBlocks > 1) {
+                        acc = recorded ? new double[kParts * partSize] : ws.accumulator(kParts * partSize);
+                    }
                     for (kb0 = 0; kb0 < kBlocks; kb0 = kb1) {
                         kb1 = Math.min(kBlocks, kb0 + kBlocksPerSuper);
                         ks0 = kStart(kb0);
@@ -406,19 +414,33 @@ public final class Sgemm {
                         if (prepacked) {
                             packedB = b;
                         } else {
-                            packedB = ws.packedB(superPanelsN * NR * ksLen);
-                            forEach(superPanelsN, this::packPanelB);
+                            int size = superPanelsN * NR * ksLen;
+                            packedB = recorded ? new float[size] : ws.packedB(size);
+                            Call now = recorded ? copy() : this;
+                            forEach(superPanelsN, now::packPanelB);
                         }
-                        forEach(kParts * rowTasks * colTasks, this::runTask);
+                        Call now = recorded ? copy() : this;
+                        forEach(kParts * rowTasks * colTasks, now::runTask);
                     }
-                    if (kParts > 1) forEach(superPanelsN, this::sumParts);
+                    if (kParts > 1) {
+                        Call now = recorded ? copy() : this;
+                        forEach(superPanelsN, now::sumParts);
+                    }
                 }
+            }
+        }
+
+        private Call copy() {
+            try {
+                return (Call) clone();
+            } catch (CloneNotSupportedException e) {
+                throw new AssertionError(e);
             }
         }
 
         private void forEach(int count, IntConsumer body) {
             if (serial) {
-                for (int i = 0; i < count; i++) body.accept(i);
+                parallel.forEachHere(count, body);
             } else {
                 parallel.forEach(count, body);
             }

@@ -58,4 +58,47 @@ class ParallelTest {
         assertSame(boom, e);
         assertEquals("op: bad shape [3]", e.getMessage());
     }
+
+    /**
+     * A recording replays the loops of the recorded work, in order, each task once per replay, from any thread; loops
+     * started inside a loop's body and work outside loops are not repeated; a failing replay leaves it usable.
+     */
+    @Test
+    void aRecordingReplaysTheLoopsOfTheWorkAndNothingElse() throws Exception {
+        Parallel p = new Parallel(3);
+        int[] outside = {0};
+        AtomicIntegerArray runs = new AtomicIntegerArray(100), nested = new AtomicIntegerArray(1);
+        StringBuffer order = new StringBuffer();
+        boolean[] fail = {false};
+        Parallel.Recording r = p.record(() -> {
+            outside[0]++;
+            p.forEach(60, i -> runs.incrementAndGet(i));
+            p.forEachHere(1, i -> order.append('a'));
+            p.forRange(40, 1, (a, b) -> {
+                for (int i = a; i < b; i++) runs.incrementAndGet(60 + i);
+            });
+            p.forEach(4, i -> p.forEach(3, j -> nested.incrementAndGet(0)));
+            p.forEachHere(1, i -> {
+                order.append('b');
+                if (fail[0]) throw new IllegalStateException("failed on purpose");
+            });
+        });
+        assertEquals(5, r.loops());
+        r.replay();
+        Thread other = new Thread(r::replay);
+        other.start();
+        other.join();
+        assertEquals(1, outside[0], "work outside loops runs once");
+        for (int i = 0; i < 100; i++) assertEquals(3, runs.get(i), "task " + i);
+        assertEquals(3 * 12, nested.get(0), "nested loops run inside their body only");
+        assertEquals("ababab", order.toString());
+        fail[0] = true;
+        assertThrows(IllegalStateException.class, r::replay);
+        fail[0] = false;
+        r.replay();
+        for (int i = 0; i < 100; i++) assertEquals(5, runs.get(i), "task " + i + " after a failed replay");
+        p.forEach(10, i -> runs.incrementAndGet(i));
+        assertEquals(6, runs.get(0), "after recording, loops run once more and are not recorded");
+        assertEquals(5, r.loops());
+    }
 }
