@@ -152,6 +152,26 @@ public final class Parallel {
     /** Read and written by the recording thread only: its loops' bodies may start loops of their own. */
     private boolean insideRecordedLoop;
 
+    /** The working arrays of the recording's ops ({@link #recordedFloats}, {@link #recordedDoubles}). */
+    private float[] recordedFloats;
+    private double[] recordedDoubles;
+
+    /**
+     * A working array of at least {@code n} floats for the loops of one op being recorded, in place of the calling
+     * thread's own (which the thread goes on using for other work while the recording is replayed elsewhere). The
+     * recording's ops share it: they run one after the other, and an op's loops use it only among themselves.
+     */
+    float[] recordedFloats(int n) {
+        if (recordedFloats.length < n) recordedFloats = new float[n];
+        return recordedFloats;
+    }
+
+    /** As {@link #recordedFloats}, in doubles. */
+    double[] recordedDoubles(int n) {
+        if (recordedDoubles.length < n) recordedDoubles = new double[n];
+        return recordedDoubles;
+    }
+
     /** Whether the calling thread is recording on this pool (its loops then also go into the recording). */
     public boolean recordsHere() {
         return recorder == Thread.currentThread();
@@ -170,6 +190,8 @@ public final class Parallel {
         synchronized (this) {
             if (recorder != null) throw new IllegalStateException("this pool is already recording on " + recorder.getName());
             recorded = new ArrayList<>();
+            recordedFloats = new float[0];
+            recordedDoubles = new double[0];
             recorder = Thread.currentThread();
         }
         try {
@@ -179,6 +201,8 @@ public final class Parallel {
             synchronized (this) {
                 recorder = null;
                 recorded = null;
+                recordedFloats = null;
+                recordedDoubles = null;
             }
         }
     }

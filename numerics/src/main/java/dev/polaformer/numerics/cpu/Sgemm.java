@@ -395,8 +395,7 @@ public final class Sgemm {
 
         private void runSuperBlocks() {
             // A recorded product (Parallel.record) runs its loops again later: each loop then gets a copy of this
-            // call as it is now, and arrays of its own instead of the calling thread's workspace, which the thread
-            // goes on using for other products.
+            // call as it is now, and the recording's working arrays instead of the calling thread's workspace.
             boolean recorded = parallel.recordsHere();
             SgemmWorkspace ws = SgemmWorkspace.get();
             for (qs0 = 0; qs0 < panelsN; qs0 = qs1) {
@@ -405,7 +404,7 @@ public final class Sgemm {
                     ms1 = Math.min(m, ms0 + rowsPerSuper);
                     planTasks();
                     if (kBlocks > 1) {
-                        acc = recorded ? new double[kParts * partSize] : ws.accumulator(kParts * partSize);
+                        acc = recorded ? parallel.recordedDoubles(kParts * partSize) : ws.accumulator(kParts * partSize);
                     }
                     for (kb0 = 0; kb0 < kBlocks; kb0 = kb1) {
                         kb1 = Math.min(kBlocks, kb0 + kBlocksPerSuper);
@@ -415,7 +414,7 @@ public final class Sgemm {
                             packedB = b;
                         } else {
                             int size = superPanelsN * NR * ksLen;
-                            packedB = recorded ? new float[size] : ws.packedB(size);
+                            packedB = recorded ? parallel.recordedFloats(size) : ws.packedB(size);
                             Call now = recorded ? copy() : this;
                             forEach(superPanelsN, now::packPanelB);
                         }
