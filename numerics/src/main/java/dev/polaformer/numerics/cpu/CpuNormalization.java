@@ -61,36 +61,59 @@ final class CpuNormalization {
         int ro = rstd == null ? 0 : rstd.offset(), rs = rstd == null ? 0 : rstd.stride(0);
         if (c == 0) return;
         int xo = x.offset(), yo = y.offset();
-        parallel.forRange(rows, Math.max(1, 4096 / c), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                layerNormRow(xa, xo + r * c, c, eps, ga.a, ga.o, ba.a, ba.o, ya, yo + r * c, ma, mo + r * ms, ra,
-                        ro + r * rs);
-            }
-        });
+        parallel.forRange(rows, Math.max(1, 4096 / c), (r0, r1) ->
+                layerNormRows(xa, xo, c, eps, ga.a, ga.o, ba.a, ba.o, ya, yo, ma, mo, ms, ra, ro, rs, r0, r1));
     }
 
-    /** Normalises one row; stores its mean and rstd where those arrays are not null. */
-    private static void layerNormRow(float[] x, int xo, int c, float eps, float[] gamma, int go, float[] beta,
-                                     int bo, float[] y, int yo, float[] mean, int mo, float[] rstdOut, int ro) {
-        FloatVector acc = FloatVector.zero(F);
-        for (int j = 0; j < c; j += L) {
-            acc = acc.add(FloatVector.fromArray(F, x, xo + j, F.indexInRange(j, c)));
+    /** Rows normalised together by {@link #layerNormRows}. */
+    private static final int ROW_BLOCK = 8;
+
+    /**
+     * Normalises rows {@code [r0, r1)} of {@code c} channels; stores each row's mean and rstd where those arrays are
+     * not null. Per row: the mean in float, then the variance around it with a correction of the mean (two passes,
+     * no cancellation), in double. The horizontal sums add their lanes one after the other (the same bits in every
+     * JIT tier), a chain of {@code L} dependent additions; the rows of a block go through each step together, so
+     * that their chains overlap instead of following each other (a row of 32 channels took 180 cycles alone).
+     */
+    private static void layerNormRows(float[] x, int xo, int c, float eps, float[] gamma, int go, float[] beta,
+                                      int bo, float[] y, int yo, float[] mean, int mo, int ms, float[] rstdOut, int ro,
+                                      int rs, int r0, int r1) {
+        // per row of the block: the lanes of its sum, of Σd and of Σd² (d = x − mean₀), then mean₀
+        float[] lanes = Scratch.floats(LANES_SLOT, 3 * ROW_BLOCK * L + ROW_BLOCK);
+        int sums = 0, s1At = ROW_BLOCK * L, s2At = 2 * ROW_BLOCK * L, mean0At = 3 * ROW_BLOCK * L;
+        for (int first = r0; first < r1; first += ROW_BLOCK) {
+            int rows = Math.min(ROW_BLOCK, r1 - first);
+            for (int i = 0; i < rows; i++) {
+                int row = xo + (first + i) * c;
+                FloatVector acc = FloatVector.zero(F);
+                for (int j = 0; j < c; j += L) acc = acc.add(FloatVector.fromArray(F, x, row + j, F.indexInRange(j, c)));
+                acc.intoArray(lanes, sums + i * L);
+            }
+            for (int i = 0; i < rows; i++) lanes[mean0At + i] = VectorMath.sum(lanes, sums + i * L) / c;
+            for (int i = 0; i < rows; i++) {
+                int row = xo + (first + i) * c;
+                float mean0 = lanes[mean0At + i];
+                FloatVector s1 = FloatVector.zero(F), s2 = FloatVector.zero(F);
+                for (int j = 0; j < c; j += L) {
+                    VectorMask<Float> m = F.indexInRange(j, c);
+                    // masked, so the lanes past the row stay 0 instead of −mean₀
+                    FloatVector d = FloatVector.fromArray(F, x, row + j, m).lanewise(VectorOperators.SUB, mean0, m);
+                    s1 = s1.add(d);
+                    s2 = d.fma(d, s2);
+                }
+                s1.intoArray(lanes, s1At + i * L);
+                s2.intoArray(lanes, s2At + i * L);
+            }
+            for (int i = 0; i < rows; i++) {
+                int r = first + i;
+                double shift = (double) VectorMath.sum(lanes, s1At + i * L) / c;
+                double var = Math.max(0, (double) VectorMath.sum(lanes, s2At + i * L) / c - shift * shift);
+                double mu = lanes[mean0At + i] + shift, rstd = 1 / Math.sqrt(var + eps);
+                normalise(x, xo + r * c, c, mu, (float) rstd, gamma, go, beta, bo, y, yo + r * c);
+                if (mean != null) mean[mo + r * ms] = (float) mu;
+                if (rstdOut != null) rstdOut[ro + r * rs] = (float) rstd;
+            }
         }
-        float mean0 = VectorMath.sum(acc) / c;
-        FloatVector s1 = FloatVector.zero(F), s2 = FloatVector.zero(F);
-        for (int j = 0; j < c; j += L) {
-            VectorMask<Float> m = F.indexInRange(j, c);
-            // masked, so the lanes past the row stay 0 instead of −mean₀
-            FloatVector d = FloatVector.fromArray(F, x, xo + j, m).lanewise(VectorOperators.SUB, mean0, m);
-            s1 = s1.add(d);
-            s2 = d.fma(d, s2);
-        }
-        double shift = (double) VectorMath.sum(s1) / c;
-        double var = Math.max(0, (double) VectorMath.sum(s2) / c - shift * shift);
-        double mu = mean0 + shift, rstd = 1 / Math.sqrt(var + eps);
-        normalise(x, xo, c, mu, (float) rstd, gamma, go, beta, bo, y, yo);
-        if (mean != null) mean[mo] = (float) mu;
-        if (rstdOut != null) rstdOut[ro] = (float) rstd;
     }
 
     /** {@code y = (x − mu)·rstd·gamma + beta} along one row, with mu split into two floats for exactness. */

@@ -5,6 +5,7 @@ import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
 
@@ -46,6 +47,8 @@ public final class Parallel {
 
     /** The latest job; each call publishes a new one, and workers run each job they have not seen. */
     private volatile Job job = IDLE;
+    /** While positive, idle workers poll for the next job instead of parking ({@link Recording#replay}). */
+    private final AtomicInteger holds = new AtomicInteger();
 
     public Parallel(int threads) {
         if (threads < 1) throw new IllegalArgumentException("thread count must be positive, got " + threads);
@@ -117,9 +120,6 @@ public final class Parallel {
         int count = (n + size - 1) / size;
         forEach(count, i -> body.run(i * size, Math.min(n, (i + 1) * size)));
     }
-
-    /** While positive, idle workers poll for the next job instead of parking ({@link Recording#replay}). */
-    private final java.util.concurrent.atomic.AtomicInteger holds = new java.util.concurrent.atomic.AtomicInteger();
 
     private void holdWorkers(int change) {
         if (holds.addAndGet(change) > 0) {
