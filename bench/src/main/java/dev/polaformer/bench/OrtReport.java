@@ -88,7 +88,8 @@ public final class OrtReport {
         for (String key : ours.keySet()) {
             String[] k = key.split("\\|");
             double o = median(ours.get(key)), r = median(ort.get(key));
-            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f (%s) | %.1f (%s) | %.2f |%n", k[0], k[1], o,
+            // three decimals: the targets are ratios such as 0.67, which two would round onto
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.2f (%s) | %.2f (%s) | %.3f |%n", k[0], k[1], o,
                     range(ours.get(key)), r, range(ort.get(key)), o / r));
         }
         md.append(String.format(Locale.ROOT, "%nPeak resident memory of a JVM running one engine alone (2 threads, "
