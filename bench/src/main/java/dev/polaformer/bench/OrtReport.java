@@ -78,7 +78,7 @@ public final class OrtReport {
         md.append("- Command: `bench/run-ort.sh").append(golden0 ? "" : " -Dbench.variant=" + variant + " -Dbench.weights=" + weights
                 + " -Dbench.onnx=" + onnx + " -Dbench.golden=" + goldenInput).append(warmupLarge.equals(warmup) && roundsLarge.equals(rounds)
                 ? "" : " -Dbench.warmupLarge=" + warmupLarge + " -Dbench.roundsLarge=" + roundsLarge)
-                .append("`; ").append(jvms).append(" fresh JVMs, each timing both engines "
+                .append(jvms == 3 ? "" : " -Dbench.jvms=" + jvms).append("`; ").append(jvms).append(" fresh JVMs, each timing both engines "
                 + "alternately (" + calls + ", with the cores left idle for "
                 + Long.getLong("bench.quietMillis", 30) + " ms before each call so that neither engine's spinning "
                 + "threads take a core from the other's call); the table gives the median of the JVMs' medians "
