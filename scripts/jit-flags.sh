@@ -1,7 +1,9 @@
 # Sourced by the launchers (bin/polaformer and the jlink image's bin/polaformer) with the command's arguments:
 # sets POLAFORMER_JIT_FLAGS. `classify` of one or two images is over before C2 has compiled the Vector API kernels
 # (measured on 2 cores: 2.6 s to the first result with C2, 1.3 s with C1 alone, whose code is slower per image
-# but ready at once); from three images on, C2's faster code wins. POLAFORMER_JIT=c1|c2 overrides the choice.
+# but ready at once); from three images on, C2's faster code wins. Under C1 the Vector API has no SIMD, so the `auto`
+# backend is `reference` (plain Java, double precision), which for one image is still the sooner result.
+# POLAFORMER_JIT=c1|c2 overrides the choice.
 POLAFORMER_JIT_FLAGS=""
 _pf_jit=${POLAFORMER_JIT:-}
 if [ -z "$_pf_jit" ] && [ "${1:-}" = classify ]; then
