@@ -65,14 +65,17 @@ public final class CpuBackend extends ArrayBackend {
     @Override
     public Recording record(Runnable work) {
         Thread self = Thread.currentThread();
-        memory.withholdReleasesOf(self);
-        Scratch.withholdReleasesOf(self, true);
-        try {
-            return parallel.record(work);
-        } finally {
-            memory.withholdReleasesOf(null);
-            Scratch.withholdReleasesOf(self, false);
-        }
+        // inside the pool's recording, which admits one recording thread at a time
+        return parallel.record(() -> {
+            memory.withholdReleasesOf(self);
+            Scratch.withholdReleasesOf(self, true);
+            try {
+                work.run();
+            } finally {
+                memory.withholdReleasesOf(null);
+                Scratch.withholdReleasesOf(self, false);
+            }
+        });
     }
 
     @Override

@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ParallelTest {
     @Test
@@ -100,5 +101,28 @@ class ParallelTest {
         p.forEach(10, i -> runs.incrementAndGet(i));
         assertEquals(6, runs.get(0), "after recording, loops run once more and are not recorded");
         assertEquals(5, r.loops());
+    }
+
+    @Test
+    void oneThreadRecordsAtATime() throws Exception {
+        Parallel p = new Parallel(2);
+        Throwable[] other = new Throwable[1];
+        p.record(() -> {
+            Thread t = new Thread(() -> {
+                try {
+                    p.record(() -> {});
+                } catch (Throwable e) {
+                    other[0] = e;
+                }
+            });
+            t.start();
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        assertTrue(other[0] instanceof IllegalStateException, "a second recorder is refused, got " + other[0]);
+        assertEquals(0, p.record(() -> {}).loops(), "and the pool records again afterwards");
     }
 }
