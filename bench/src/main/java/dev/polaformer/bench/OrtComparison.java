@@ -75,12 +75,24 @@ public final class OrtComparison {
                     rec.put("threads", t);
                     if (runOurs != null) rec.put("ours_ms", median(tOurs) / 1e6);
                     if (runOrt != null) rec.put("ort_ms", median(tOrt) / 1e6);
+                    if (runOurs != null && runOrt != null) rec.put("paired_ratio", pairedRatio(tOurs, tOrt));
                     if (only != null) rec.put("peak_rss_mb", peakRssMb());
                     rec.put("only", only == null ? "both" : only);
                     System.out.println("RESULT " + dev.polaformer.io.Json.write(rec));
                 }
             }
         }
+    }
+
+    /**
+     * The median over rounds of ours/ORT, each round's two calls made back to back: what drifts during the run (this
+     * 2-core virtual machine has slower and faster periods) cancels within a round.
+     */
+    private static double pairedRatio(long[] ours, long[] ort) {
+        double[] r = new double[ours.length];
+        for (int i = 0; i < r.length; i++) r[i] = (double) ours[i] / ort[i];
+        java.util.Arrays.sort(r);
+        return r.length % 2 == 1 ? r[r.length / 2] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
     }
 
     private static OrtSession session(OrtEnvironment env, Path onnx, int threads) throws OrtException {

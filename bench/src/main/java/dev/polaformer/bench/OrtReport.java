@@ -43,7 +43,7 @@ public final class OrtReport {
         String end = "<!-- " + section + ":end -->";
         String loadBefore = Results.loadAverage();
         ZonedDateTime started = ZonedDateTime.now();
-        Map<String, List<Double>> ours = new LinkedHashMap<>(), ort = new LinkedHashMap<>();
+        Map<String, List<Double>> ours = new LinkedHashMap<>(), ort = new LinkedHashMap<>(), paired = new LinkedHashMap<>();
         double agreement = 0, golden = 0;
         for (int j = 0; j < jvms; j++) {
             for (Map<String, Object> r : child(common, List.of())) {
@@ -55,6 +55,7 @@ public final class OrtReport {
                 String key = r.get("batch") + "|" + r.get("threads");
                 ours.computeIfAbsent(key, k -> new ArrayList<>()).add(((Number) r.get("ours_ms")).doubleValue());
                 ort.computeIfAbsent(key, k -> new ArrayList<>()).add(((Number) r.get("ort_ms")).doubleValue());
+                paired.computeIfAbsent(key, k -> new ArrayList<>()).add(((Number) r.get("paired_ratio")).doubleValue());
             }
         }
         Map<String, Double> memOurs = new LinkedHashMap<>(), memOrt = new LinkedHashMap<>();
@@ -84,13 +85,17 @@ public final class OrtReport {
                 + "threads take a core from the other's call); the table gives the median of the JVMs' medians "
                 + "and their range. Ours runs through `Predictor` (its inference plan). Every JVM runs with -Xmx" + HEAP
                 + " -XX:+UseParallelGC.\n\n");
-        md.append("| batch | threads | this library, ms | ONNX Runtime, ms | ratio (ours / ORT) |\n|---:|---:|---:|---:|---:|\n");
+        md.append("The last column pairs the calls: in each JVM the median over rounds of ours/ORT, each round's two "
+                + "calls back to back, then the median over the JVMs; it cancels what drifts during a run.\n\n");
+        md.append("| batch | threads | this library, ms | ONNX Runtime, ms | ratio of the medians | paired ratio |\n"
+                + "|---:|---:|---:|---:|---:|---:|\n");
         for (String key : ours.keySet()) {
             String[] k = key.split("\\|");
             double o = median(ours.get(key)), r = median(ort.get(key));
             // three decimals: the targets are ratios such as 0.67, which two would round onto
-            md.append(String.format(Locale.ROOT, "| %s | %s | %.2f (%s) | %.2f (%s) | %.3f |%n", k[0], k[1], o,
-                    range(ours.get(key)), r, range(ort.get(key)), o / r));
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.2f (%s) | %.2f (%s) | %.3f | %.3f (%s) |%n", k[0], k[1],
+                    o, range(ours.get(key)), r, range(ort.get(key)), o / r, median(paired.get(key)),
+                    range(paired.get(key), "%.2f")));
         }
         md.append(String.format(Locale.ROOT, "%nPeak resident memory of a JVM running one engine alone (2 threads, "
                 + "batch 1 and 8): this library %.0f MB, ONNX Runtime %.0f MB.%n", memOurs.getOrDefault("peak", Double.NaN),
@@ -127,7 +132,11 @@ public final class OrtReport {
     }
 
     private static String range(List<Double> v) {
-        return String.format(Locale.ROOT, "%.1f–%.1f", v.stream().mapToDouble(d -> d).min().orElse(Double.NaN),
+        return range(v, "%.1f");
+    }
+
+    private static String range(List<Double> v, String format) {
+        return String.format(Locale.ROOT, format + "–" + format, v.stream().mapToDouble(d -> d).min().orElse(Double.NaN),
                 v.stream().mapToDouble(d -> d).max().orElse(Double.NaN));
     }
 
