@@ -15,5 +15,6 @@ if [ -z "$_pf_jit" ] && [ "${1:-}" = classify ]; then
   done
   [ "$_pf_images" -le 2 ] && _pf_jit=c1
 fi
-[ "$_pf_jit" = c1 ] && POLAFORMER_JIT_FLAGS="-XX:TieredStopAtLevel=1"
+# -Dpolaformer.jit=c1 tells the backend choice that C1 alone was asked for: `reference` is then expected, not a warning
+[ "$_pf_jit" = c1 ] && POLAFORMER_JIT_FLAGS="-XX:TieredStopAtLevel=1 -Dpolaformer.jit=c1"
 unset _pf_jit _pf_images _pf_arg

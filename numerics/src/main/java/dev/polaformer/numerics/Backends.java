@@ -80,8 +80,10 @@ public final class Backends {
                             + (skipped.isEmpty() ? "" : "; not available: " + String.join("; ", skipped));
                     if (!line.equals(lastAutoChoice)) {
                         lastAutoChoice = line;
-                        // A missing GPU is normal; landing on the slow double-precision oracle is worth a warning.
-                        LOG.log(p.id().equals("reference") ? Level.WARNING : Level.INFO, line);
+                        // A missing GPU is normal; landing on the slow double-precision oracle is worth a warning,
+                        // unless the launcher chose C1 on purpose (-Dpolaformer.jit=c1: one-image classify).
+                        boolean expected = "c1".equals(System.getProperty("polaformer.jit"));
+                        LOG.log(p.id().equals("reference") && !expected ? Level.WARNING : Level.INFO, line);
                     }
                     return b;
                 }
