@@ -91,6 +91,7 @@ final class CpuConvolution {
         float[] w = new float[cout * k];
         packWeight(hs.array(), 0, g, w);
         PackedRight p = PackedRight.pack(true, k, cout, w, 0, k);
+        if (PackedRight.bf16Wanted()) p = p.inBf16();
         hs.keepDerived(PANELS, p);
         return p;
     }

@@ -66,6 +66,7 @@ final class CpuMatmul {
         Object d = storage.derived(key);
         if (d instanceof PackedRight p && p.k() == k && p.n() == n && b.offset() == 0) return p;
         PackedRight p = PackedRight.pack(transB, k, n, storage.array(), b.offset(), b.stride(-2));
+        if (PackedRight.bf16Wanted()) p = p.inBf16();
         // only a weight that is its whole storage is kept (a view of one would share the key with another view)
         if (b.offset() == 0) storage.keepDerived(key, p);
         return p;

@@ -193,6 +193,7 @@ public final class Sgemm {
         call.bias = bias;
         call.biasOff = biasOff;
         call.gelu = gelu;
+        call.bf16 = b.bf16();
         call.run();
     }
 
@@ -303,6 +304,8 @@ public final class Sgemm {
         private int biasOff;
         /** Whether finished tiles go through GELU (after the bias). */
         private boolean gelu;
+        /** The prepacked panels in bfloat16 ({@link PackedRight#inBf16}), or null: each slice is widened before use. */
+        private short[] bf16;
         private int m, n, k;
         private float alpha, beta;
         private float[] a, b, c;
@@ -346,6 +349,7 @@ public final class Sgemm {
             this.bias = null;
             this.biasOff = 0;
             this.gelu = false;
+            this.bf16 = null;
             this.blocking = blocking;
             this.prepacked = prepacked;
             this.parallel = parallel;
@@ -389,6 +393,7 @@ public final class Sgemm {
                 runSuperBlocks();
             } finally {  // the reused call must not keep the caller's arrays reachable
                 a = b = c = bias = packedB = null;
+                bf16 = null;
                 acc = null;
             }
         }
@@ -501,15 +506,21 @@ public final class Sgemm {
                 for (int q = q0; q < q1; q++) {
                     int j = q * NR, cols = Math.min(NR, n - j);
                     int bo = (q - qs0) * ksLen * NR + (p0 - ks0) * NR;
+                    float[] panelB = packedB;
+                    if (bf16 != null) {  // this slice of the micro-panel, widened into L1 for all the task's rows
+                        panelB = ws.widenedB(kc * NR);
+                        PackedRight.widen(bf16, bo, panelB, 0, kc * NR);
+                        bo = 0;
+                    }
                     for (int ir = 0; ir < rows; ir += MR) {
                         int i = i0 + ir, tileRows = Math.min(MR, m - i), ct0 = cOff + i * ldc + j;
                         if (kBlocks == 1 && beta == 0 && tileRows == MR && cols == NR) {
                             // The common case, a whole tile of a one-block product: straight from registers to C.
-                            SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, alpha, c, ct0, ldc);
+                            SgemmMicroKernel.multiply(kc, packedA, ir * kc, panelB, bo, alpha, c, ct0, ldc);
                             if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, MR, NR);
                             continue;
                         }
-                        SgemmMicroKernel.multiply(kc, packedA, ir * kc, packedB, bo, 1f, tile, 0, NR);
+                        SgemmMicroKernel.multiply(kc, packedA, ir * kc, panelB, bo, 1f, tile, 0, NR);
                         if (kBlocks == 1) {
                             SgemmWriteBack.toC(tile, tileRows, cols, alpha, beta, c, ct0, ldc);
                             if (bias != null || gelu) finishTile(bias, biasOff + j, gelu, c, ct0, ldc, tileRows, cols);

@@ -14,6 +14,7 @@ final class SgemmWorkspace {
     private float[] packedA = new float[0];
     private float[] packedB = new float[0];
     private double[] accumulator = new double[0];
+    private float[] widenedB = new float[0];
 
     private SgemmWorkspace() {}
 
@@ -29,6 +30,12 @@ final class SgemmWorkspace {
     float[] packedB(int size) {
         if (packedB.length < size) packedB = new float[size];
         return packedB;
+    }
+
+    /** One slice of a bfloat16 micro-panel of {@code B}, widened to floats ({@link PackedRight#widen}). */
+    float[] widenedB(int size) {
+        if (widenedB.length < size) widenedB = new float[size];
+        return widenedB;
     }
 
     double[] accumulator(int size) {

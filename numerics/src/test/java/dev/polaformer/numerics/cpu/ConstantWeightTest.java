@@ -71,6 +71,38 @@ class ConstantWeightTest {
         }
     }
 
+    /**
+     * With {@value PackedRight#BF16_PROPERTY}, a constant weight packed from then on is kept in bfloat16: a linear
+     * layer and a 3×3 convolution by it equal the ordinary ones by the weight rounded to bfloat16.
+     */
+    @Test
+    void bf16ConstantsMultiplyAsTheirRoundedWeights() {
+        String before = System.getProperty(PackedRight.BF16_PROPERTY);
+        System.setProperty(PackedRight.BF16_PROPERTY, "true");
+        try (Tensor x = TestData.normal(cpu, 60, 49, 384); Tensor w = TestData.normal(cpu, 61, 130, 384);
+             Tensor bias = TestData.normal(cpu, 62, 130); Tensor constant = cpu.constant(w);
+             Tensor rounded = cpu.fromArray(bf16(w.toArray()), 130, 384);
+             Tensor want = cpu.empty(49, 130); Tensor got = cpu.empty(49, 130);
+             Tensor image = TestData.normal(cpu, 63, 1, 9, 9, 16); Tensor filter = TestData.normal(cpu, 64, 24, 16, 3, 3);
+             Tensor constantFilter = cpu.constant(filter); Tensor roundedFilter = cpu.fromArray(bf16(filter.toArray()), 24, 16, 3, 3);
+             Tensor wantMap = cpu.empty(1, 9, 9, 24); Tensor gotMap = cpu.empty(1, 9, 9, 24)) {
+            cpu.linear(x, rounded, bias, want);
+            cpu.linear(x, constant, bias, got);
+            assertArrayEquals(want.toArray(), got.toArray(), "linear by a bf16 constant");
+            cpu.conv2d(image, roundedFilter, null, 1, 1, wantMap);
+            cpu.conv2d(image, constantFilter, null, 1, 1, gotMap);
+            assertClose("conv2d by a bf16 constant", wantMap.toArray(), gotMap.toArray(), 1e-5, 1e-5);
+        } finally {
+            if (before == null) System.clearProperty(PackedRight.BF16_PROPERTY); else System.setProperty(PackedRight.BF16_PROPERTY, before);
+        }
+    }
+
+    private static float[] bf16(float[] v) {
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) out[i] = Float.intBitsToFloat(PackedRight.toBf16(v[i]) << 16);
+        return out;
+    }
+
     @Test
     void batchedLeftOperandsAndAlphaBeta() {
         try (Tensor a = TestData.normal(cpu, 7, 3, 25, 40); Tensor b = TestData.normal(cpu, 8, 45, 40);

@@ -367,4 +367,34 @@ class SgemmTest {
                 () -> Sgemm.gemm(ONE, false, false, -1, 2, 2, 1f, new float[4], 0, 2, new float[4], 0, 2, 0f, new float[4], 0, 2));
         assertTrue(e.getMessage().contains("gemm"), e.getMessage());
     }
+
+    /**
+     * Weights kept in bfloat16 ({@link PackedRight#inBf16}): the product equals the fp32 product with the weights
+     * rounded to bfloat16 (round to nearest even), with the bias and GELU epilogue, on one and two threads, over
+     * several k-blocks (the slices widened per block) and partial micro-panels.
+     */
+    @Test
+    void bf16WeightsMultiplyAsTheirRoundedFloats() {
+        java.util.Random r = new java.util.Random(5);
+        int m = 49, k = 300, n = 70;
+        float[] a = new float[m * k], w = new float[n * k], bias = new float[n];
+        for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        for (int i = 0; i < n; i++) bias[i] = (float) r.nextGaussian();
+        float[] rounded = new float[w.length];
+        for (int i = 0; i < w.length; i++) rounded[i] = Float.intBitsToFloat(PackedRight.toBf16(w[i]) << 16);
+        assertEquals(Float.intBitsToFloat(0x3F800000), Float.intBitsToFloat(PackedRight.toBf16(Float.intBitsToFloat(0x3F808000)) << 16),
+                "a tie rounds to even, here downwards");
+        assertEquals(Float.intBitsToFloat(0x3F820000), Float.intBitsToFloat(PackedRight.toBf16(Float.intBitsToFloat(0x3F818000)) << 16),
+                "a tie rounds to even, upwards");
+        PackedRight fp32 = PackedRight.pack(true, k, n, rounded, 0, k), bf16 = PackedRight.pack(true, k, n, w, 0, k).inBf16();
+        for (Parallel p : new Parallel[] {ONE, TWO}) {
+            for (Sgemm.Blocking blocking : new Sgemm.Blocking[] {Sgemm.DEFAULT, SPLIT_K}) {
+                float[] want = new float[m * n], got = new float[m * n];
+                Sgemm.gemm(blocking, p, false, m, 1f, a, 0, k, fp32, bias, 0, true, 0f, want, 0, n);
+                Sgemm.gemm(blocking, p, false, m, 1f, a, 0, k, bf16, bias, 0, true, 0f, got, 0, n);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(want, got, p.threads() + " threads, kc " + blocking.kc());
+            }
+        }
+    }
 }
