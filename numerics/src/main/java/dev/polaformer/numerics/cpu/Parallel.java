@@ -199,7 +199,16 @@ public final class Parallel {
      */
     public Recording record(Runnable work) {
         synchronized (this) {
-            if (recorder != null) throw new IllegalStateException("this pool is already recording on " + recorder.getName());
+            if (recorder == Thread.currentThread()) throw new IllegalStateException("a recording cannot nest");
+            // one recorder at a time: another waits (two plans on one backend meeting a new input shape at once)
+            while (recorder != null) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while waiting for another thread's recording", e);
+                }
+            }
             recorded = new ArrayList<>();
             recordedFloats = new float[0];
             recordedDoubles = new double[0];
@@ -214,6 +223,7 @@ public final class Parallel {
                 recorded = null;
                 recordedFloats = null;
                 recordedDoubles = null;
+                notifyAll();
             }
         }
     }

@@ -7,7 +7,6 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ParallelTest {
     @Test
@@ -104,25 +103,29 @@ class ParallelTest {
     }
 
     @Test
-    void oneThreadRecordsAtATime() throws Exception {
+    void aSecondRecorderWaitsForTheFirst() throws Exception {
         Parallel p = new Parallel(2);
-        Throwable[] other = new Throwable[1];
-        p.record(() -> {
-            Thread t = new Thread(() -> {
-                try {
-                    p.record(() -> {});
-                } catch (Throwable e) {
-                    other[0] = e;
-                }
-            });
+        java.util.concurrent.atomic.AtomicInteger order = new java.util.concurrent.atomic.AtomicInteger();
+        int[] secondStartedAt = {-1};
+        Parallel.Recording[] second = new Parallel.Recording[1];
+        Thread t = new Thread(() -> second[0] = p.record(() -> {
+            secondStartedAt[0] = order.incrementAndGet();
+            p.forEach(3, i -> {});
+        }));
+        Parallel.Recording first = p.record(() -> {
             t.start();
             try {
-                t.join();
+                Thread.sleep(100);  // the other thread is waiting meanwhile
             } catch (InterruptedException e) {
                 throw new IllegalStateException(e);
             }
+            order.incrementAndGet();
+            p.forEach(5, i -> {});
         });
-        assertTrue(other[0] instanceof IllegalStateException, "a second recorder is refused, got " + other[0]);
-        assertEquals(0, p.record(() -> {}).loops(), "and the pool records again afterwards");
+        t.join();
+        assertEquals(2, secondStartedAt[0], "the second recording ran after the first");
+        assertEquals(1, first.loops());
+        assertEquals(1, second[0].loops(), "and recorded its own loops only");
+        assertThrows(IllegalStateException.class, () -> p.record(() -> p.record(() -> {})), "no nesting");
     }
 }
