@@ -38,6 +38,43 @@ class InferenceReplayTest {
         }
     }
 
+    /**
+     * Two plans on one backend whose first calls of a shape come at once: the backend records one forward at a time,
+     * so the second waits for the first (it used to fail), and both give their ordinary results.
+     */
+    @org.junit.jupiter.api.Test
+    void twoPlansOnOneBackendRecordAtTheSameTime() throws Exception {
+        CpuBackend backend = new CpuBackend(2);
+        try (PolaFormer a = new PolaFormer(backend, Variant.of("b0"), 10); PolaFormer b = new PolaFormer(backend, Variant.of("b0"), 10)) {
+            Initializer.initialize(a, 21);
+            Initializer.initialize(b, 22);
+            try (InferencePlan pa = InferencePlan.of(a); InferencePlan pb = InferencePlan.of(b)) {
+                for (int size : new int[] {64, 96, 128}) {
+                    float[] images = TestData.normal(size, size * size * 3), la = new float[10], lb = new float[10];
+                    java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+                    Throwable[] failure = new Throwable[1];
+                    Thread other = new Thread(() -> {
+                        try {
+                            start.await();
+                            pb.logits(images, 1, size, size, lb);
+                        } catch (Throwable e) {
+                            failure[0] = e;
+                        }
+                    });
+                    other.start();
+                    start.countDown();
+                    pa.logits(images, 1, size, size, la);
+                    other.join();
+                    if (failure[0] != null) throw new AssertionError("the other plan's call failed", failure[0]);
+                    assertArrayEquals(ordinary(pa, images, 1, size, size), la, "plan a at " + size);
+                    assertArrayEquals(ordinary(pb, images, 1, size, size), lb, "plan b at " + size);
+                    pb.logits(images, 1, size, size, lb);  // and replays
+                    assertArrayEquals(ordinary(pb, images, 1, size, size), lb, "plan b replayed at " + size);
+                }
+            }
+        }
+    }
+
     /** The logits of a forward through the plan's weights, without its planned memory or recording. */
     private static float[] ordinary(InferencePlan plan, float[] images, int batch, int height, int width) {
         try (Pass pass = Pass.inference(plan, null)) {
