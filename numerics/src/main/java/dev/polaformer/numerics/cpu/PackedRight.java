@@ -1,5 +1,11 @@
 package dev.polaformer.numerics.cpu;
 
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
 import static dev.polaformer.numerics.cpu.SgemmMicroKernel.NR;
 
 /**
@@ -43,17 +49,16 @@ record PackedRight(int k, int n, float[] panels, short[] bf16) {
     /** {@code dst[dOff + i] = the float of bf16[src + i]} for {@code i < count} (a multiple of the vector length). */
     static void widen(short[] bf16, int src, float[] dst, int dOff, int count) {
         for (int i = 0; i < count; i += Simd.L) {
-            ((jdk.incubator.vector.IntVector) jdk.incubator.vector.ShortVector.fromArray(SHORTS, bf16, src + i)
-                    .convertShape(jdk.incubator.vector.VectorOperators.S2I, INTS, 0))
-                    .lanewise(jdk.incubator.vector.VectorOperators.LSHL, 16).reinterpretAsFloats()
-                    .intoArray(dst, dOff + i);
+            // sign-extending to int is harmless: the shift moves the 16 bits to the top and drops the rest
+            ((IntVector) ShortVector.fromArray(SHORTS, bf16, src + i).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dOff + i);
         }
     }
 
-    private static final jdk.incubator.vector.VectorSpecies<Integer> INTS = Simd.F.vectorShape()
-            .withLanes(int.class);
-    private static final jdk.incubator.vector.VectorSpecies<Short> SHORTS = jdk.incubator.vector.VectorSpecies.of(
-            short.class, jdk.incubator.vector.VectorShape.forBitSize(Simd.F.vectorBitSize() / 2));
+    /** Ints as wide as the float vectors, and shorts of the same lane count (half the bits). */
+    private static final VectorSpecies<Integer> INTS = Simd.F.vectorShape().withLanes(int.class);
+    private static final VectorSpecies<Short> SHORTS =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(Simd.F.vectorBitSize() / 2));
 
     /**
      * Packs {@code op(B)}: {@code B} stored {@code (n, k)} and used transposed when {@code transB}, else stored
