@@ -122,10 +122,12 @@ public final class Parallel {
     }
 
     private void holdWorkers(int change) {
-        if (holds.addAndGet(change) > 0) {
-            for (Worker w : workers) {
-                if (w.parked) LockSupport.unpark(w);
-            }
+        if (holds.addAndGet(change) > 0) wakeWorkers();
+    }
+
+    private void wakeWorkers() {
+        for (Worker w : workers) {
+            if (w.parked) LockSupport.unpark(w);
         }
     }
 
@@ -137,9 +139,7 @@ public final class Parallel {
         }
         try {
             job = j;
-            for (Worker w : workers) {
-                if (w.parked) LockSupport.unpark(w);
-            }
+            wakeWorkers();
             j.run();
             // every task is claimed; wait for the workers still running one
             for (int spins = 0; j.running() != 0; spins++) {
@@ -163,24 +163,16 @@ public final class Parallel {
     /** Read and written by the recording thread only: its loops' bodies may start loops of their own. */
     private boolean insideRecordedLoop;
 
-    /** The working arrays of the recording's ops ({@link #recordedFloats}, {@link #recordedDoubles}). */
-    private float[] recordedFloats;
-    private double[] recordedDoubles;
+    /** The working arrays of the recording's products ({@link #recordingWorkspace}). */
+    private SgemmWorkspace recordingWorkspace;
 
     /**
-     * A working array of at least {@code n} floats for the loops of one op being recorded, in place of the calling
-     * thread's own (which the thread goes on using for other work while the recording is replayed elsewhere). The
-     * recording's ops share it: they run one after the other, and an op's loops use it only among themselves.
+     * The {@link Sgemm} working arrays for the loops of a product being recorded, in place of the calling thread's
+     * own (which the thread goes on using for other work while the recording is replayed elsewhere). The recording's
+     * products share it: they run one after the other, and a product's loops use it only among themselves.
      */
-    float[] recordedFloats(int n) {
-        if (recordedFloats.length < n) recordedFloats = new float[n];
-        return recordedFloats;
-    }
-
-    /** As {@link #recordedFloats}, in doubles. */
-    double[] recordedDoubles(int n) {
-        if (recordedDoubles.length < n) recordedDoubles = new double[n];
-        return recordedDoubles;
+    SgemmWorkspace recordingWorkspace() {
+        return recordingWorkspace;
     }
 
     /** Whether the calling thread is recording on this pool (its loops then also go into the recording). */
@@ -210,8 +202,7 @@ public final class Parallel {
                 }
             }
             recorded = new ArrayList<>();
-            recordedFloats = new float[0];
-            recordedDoubles = new double[0];
+            recordingWorkspace = new SgemmWorkspace();
             recorder = Thread.currentThread();
         }
         try {
@@ -221,8 +212,7 @@ public final class Parallel {
             synchronized (this) {
                 recorder = null;
                 recorded = null;
-                recordedFloats = null;
-                recordedDoubles = null;
+                recordingWorkspace = null;
                 notifyAll();
             }
         }

@@ -402,15 +402,13 @@ public final class Sgemm {
             // A recorded product (Parallel.record) runs its loops again later: each loop then gets a copy of this
             // call as it is now, and the recording's working arrays instead of the calling thread's workspace.
             boolean recorded = parallel.recordsHere();
-            SgemmWorkspace ws = SgemmWorkspace.get();
+            SgemmWorkspace ws = recorded ? parallel.recordingWorkspace() : SgemmWorkspace.get();
             for (qs0 = 0; qs0 < panelsN; qs0 = qs1) {
                 qs1 = Math.min(panelsN, qs0 + panelsPerColumnSuper);
                 for (ms0 = 0; ms0 < m; ms0 = ms1) {
                     ms1 = Math.min(m, ms0 + rowsPerSuper);
                     planTasks();
-                    if (kBlocks > 1) {
-                        acc = recorded ? parallel.recordedDoubles(kParts * partSize) : ws.accumulator(kParts * partSize);
-                    }
+                    if (kBlocks > 1) acc = ws.accumulator(kParts * partSize);
                     for (kb0 = 0; kb0 < kBlocks; kb0 = kb1) {
                         kb1 = Math.min(kBlocks, kb0 + kBlocksPerSuper);
                         ks0 = kStart(kb0);
@@ -418,23 +416,19 @@ public final class Sgemm {
                         if (prepacked) {
                             packedB = b;
                         } else {
-                            int size = superPanelsN * NR * ksLen;
-                            packedB = recorded ? parallel.recordedFloats(size) : ws.packedB(size);
-                            Call now = recorded ? copy() : this;
-                            forEach(superPanelsN, now::packPanelB);
+                            packedB = ws.packedB(superPanelsN * NR * ksLen);
+                            forEach(superPanelsN, asNow(recorded)::packPanelB);
                         }
-                        Call now = recorded ? copy() : this;
-                        forEach(kParts * rowTasks * colTasks, now::runTask);
+                        forEach(kParts * rowTasks * colTasks, asNow(recorded)::runTask);
                     }
-                    if (kParts > 1) {
-                        Call now = recorded ? copy() : this;
-                        forEach(superPanelsN, now::sumParts);
-                    }
+                    if (kParts > 1) forEach(superPanelsN, asNow(recorded)::sumParts);
                 }
             }
         }
 
-        private Call copy() {
+        /** The state a loop reads: this call, or for a recorded loop a copy of it as it is now. */
+        private Call asNow(boolean recorded) {
+            if (!recorded) return this;
             try {
                 return (Call) clone();
             } catch (CloneNotSupportedException e) {

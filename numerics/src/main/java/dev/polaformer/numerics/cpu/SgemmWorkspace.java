@@ -16,7 +16,8 @@ final class SgemmWorkspace {
     private double[] accumulator = new double[0];
     private float[] widenedB = new float[0];
 
-    private SgemmWorkspace() {}
+    /** One of a thread's ({@link #get}), or of a recording ({@link Parallel#recordingWorkspace}). */
+    SgemmWorkspace() {}
 
     static SgemmWorkspace get() {
         return LOCAL.get();
