@@ -91,8 +91,7 @@ public final class OrtComparison {
     private static double pairedRatio(long[] ours, long[] ort) {
         double[] r = new double[ours.length];
         for (int i = 0; i < r.length; i++) r[i] = (double) ours[i] / ort[i];
-        java.util.Arrays.sort(r);
-        return r.length % 2 == 1 ? r[r.length / 2] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
+        return Results.median(r);
     }
 
     private static OrtSession session(OrtEnvironment env, Path onnx, int threads) throws OrtException {
@@ -151,9 +150,7 @@ public final class OrtComparison {
     }
 
     private static double median(long[] v) {
-        long[] c = v.clone();
-        Arrays.sort(c);
-        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2.0;
+        return Results.median(Arrays.stream(v).asDoubleStream().toArray());
     }
 
     static double peakRssMb() {

@@ -127,8 +127,7 @@ public final class OrtReport {
     }
 
     private static double median(List<Double> v) {
-        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+        return Results.median(v.stream().mapToDouble(Double::doubleValue).toArray());
     }
 
     private static String range(List<Double> v) {
