@@ -84,20 +84,21 @@ public final class InferencePlan implements AutoCloseable {
             throw new IllegalArgumentException("expected " + expected + " floats for " + batch + " images of "
                     + height + "×" + width + "×3, got " + imagesNhwc.length);
         }
-        Replay replay = claimReplay(batch, height, width);
-        if (replay != null) {
+        Memory recorded = claimReplay(batch, height, width);
+        if (recorded != null) {
+            Replay replay = recorded.replay;
             try {
                 replay.input.storage().write(replay.input.offset(), imagesNhwc, 0, imagesNhwc.length);
                 replay.kernels.replay();
                 replay.output.storage().read(replay.output.offset(), logits, 0, replay.output.size());
             } finally {
-                finished(replay.memory);
+                finished(recorded);
             }
             return;
         }
         try (Pass pass = pass(batch, height, width)) {
             Memory m = pass.plannedMemory();
-            boolean record = m != null && m.atStart() && backend.canRecord();
+            boolean record = m != null && backend.canRecord();
             Tensor x = pass.empty(batch, height, width, PolaFormer.IN_CHANNELS);
             x.storage().write(x.offset(), imagesNhwc, 0, imagesNhwc.length);
             Tensor y;
@@ -106,7 +107,7 @@ public final class InferencePlan implements AutoCloseable {
                 Backend.Recording kernels = backend.record(() -> out[0] = model.forward(x, pass));
                 y = out[0];
                 // only a pass that kept to the plan used nothing but planned tensors, which outlive it
-                if (m.onPlan()) m.replay = new Replay(m, x, y, kernels);
+                if (m.onPlan()) m.replay = new Replay(x, y, kernels);
             } else {
                 y = model.forward(x, pass);
             }
@@ -115,15 +116,15 @@ public final class InferencePlan implements AutoCloseable {
     }
 
     /** The recorded forward of one input shape: its planned input and output, and the kernels between. */
-    private record Replay(Memory memory, Tensor input, Tensor output, Backend.Recording kernels) {}
+    private record Replay(Tensor input, Tensor output, Backend.Recording kernels) {}
 
-    /** The shape's replay, now reserved for the caller; null when there is none yet or the plan is busy. */
-    private synchronized Replay claimReplay(int batch, int height, int width) {
+    /** The shape's memory, now reserved for the caller, if it holds a replay; null when not or the plan is busy. */
+    private synchronized Memory claimReplay(int batch, int height, int width) {
         if (inUse) return null;
         Memory m = memoryOf(batch, height, width);
         if (m == null || m.replay == null) return null;
         inUse = true;
-        return m.replay;
+        return m;
     }
 
     /**
@@ -327,11 +328,6 @@ public final class InferencePlan implements AutoCloseable {
             if (buffer == null) return;
             ArrayList<Tensor> same = free.computeIfAbsent(buffer.size(), k -> new ArrayList<>());
             if (!same.contains(buffer)) same.add(buffer);
-        }
-
-        /** Whether this pass has not taken a tensor yet. */
-        boolean atStart() {
-            return next == 0 && !diverged;
         }
 
         /** Whether every tensor this pass took so far was a planned one. */
